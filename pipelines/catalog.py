@@ -1,0 +1,245 @@
+"""Model families, ControlNet types, and the model library: which models the user can pick, and where they live.
+
+The library is one readable YAML file (see `examples/models.yaml` in the README):
+
+    default: sd15
+    include_builtin: true          # keep the built-in catalog below next to your own entries
+    models:
+      my-model:
+        source: ~/models/dreamshaper_8.safetensors   # a hub id, a diffusers folder or one .safetensors file
+        config: stable-diffusion-v1-5/stable-diffusion-v1-5   # only for single files: where its configs are
+        inpaint: my-model-inpainting   # a dedicated inpainting model to use in the Inpaint tab
+        turbo: false                   # few-step model: defaults become 1-4 steps and no guidance
+    controlnets:
+      sd1:                             # the family the ControlNets are for: sd1, sd2 or sdxl
+        canny: lllyasviel/control_v11p_sd15_canny
+
+Relative local paths are taken relative to the library file. The family of every model is read from
+its weights when it loads; the library only says where things are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Family:
+    key: str
+    label: str
+    default_size: int
+    default_steps: int = 25
+    default_guidance: float = 7.0
+    default_sampler: str = "DPM++ 2M Karras"
+
+
+FAMILIES = {
+    "sd1": Family("sd1", "SD 1.x", 512),
+    "sd2": Family("sd2", "SD 2.x", 768),
+    "sdxl": Family("sdxl", "SDXL", 1024),
+}
+
+# Turbo and other few-step models: what their authors recommend.
+TURBO_STEPS, TURBO_GUIDANCE, TURBO_SAMPLER = 4, 0.0, "Euler a"
+
+
+@dataclass(frozen=True)
+class ControlType:
+    key: str
+    label: str
+    preprocessor: str  # default preprocessor id (see control.py); "none" passes the picture through
+    preprocessors: tuple[str, ...] = ()  # the alternatives a user may choose
+
+
+CONTROL_TYPES = {
+    t.key: t
+    for t in (
+        ControlType("canny", "Canny edges", "canny"),
+        ControlType("depth", "Depth", "depth_midas", ("depth_midas", "depth_zoe", "depth_leres")),
+        ControlType("openpose", "OpenPose", "openpose_full", ("openpose", "openpose_full", "openpose_face", "openpose_hand")),
+        ControlType("lineart", "Line art", "lineart_realistic", ("lineart_realistic", "lineart_coarse")),
+        ControlType("lineart_anime", "Anime line art", "lineart_anime"),
+        ControlType("softedge", "Soft edge", "softedge_pidinet", ("softedge_pidinet", "softedge_hed")),
+        ControlType("scribble", "Scribble", "scribble_hed", ("scribble_hed", "scribble_pidinet")),
+        ControlType("mlsd", "Straight lines (M-LSD)", "mlsd"),
+        ControlType("normal", "Normal map", "normal_bae"),
+        ControlType("segmentation", "Segmentation", "segmentation_upernet"),
+        ControlType("shuffle", "Shuffle", "shuffle"),
+        ControlType("tile", "Tile / detail", "tile"),
+        ControlType("inpaint", "Inpaint", "inpaint"),
+    )
+}
+PASS_THROUGH = "none"  # the control image already is a map: use it as it is
+
+# Every preprocessor a unit may name: controlnet-aux's detectors, plus Easel's own (tile, inpaint,
+# segmentation through transformers' UperNet) and "none".
+PREPROCESSORS = (
+    "canny", "depth_leres", "depth_leres++", "depth_midas", "depth_zoe", "dwpose", "inpaint", "lineart_anime",
+    "lineart_coarse", "lineart_realistic", "mediapipe_face", "mlsd", "none", "normal_bae", "openpose",
+    "openpose_face", "openpose_faceonly", "openpose_full", "openpose_hand", "scribble_hed", "scribble_hedsafe",
+    "scribble_pidinet", "scribble_pidsafe", "segmentation_upernet", "shuffle", "softedge_hed", "softedge_hedsafe",
+    "softedge_pidinet", "softedge_pidsafe", "tile",
+)
+
+# The numbers a user may adjust per preprocessor: name -> (default, lowest, highest).
+PREPROCESSOR_PARAMETERS = {
+    "canny": {"low_threshold": (100, 1, 255), "high_threshold": (200, 1, 255)},
+    "mlsd": {"thr_v": (0.1, 0.01, 2.0), "thr_d": (0.1, 0.01, 20.0)},
+    "tile": {"downsample": (1.0, 1.0, 8.0)},
+}
+DETECT_RESOLUTION = (512, 64, 2048)  # every detector: the size it looks at the picture in
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A base model as the library names it."""
+
+    name: str
+    source: str  # hub id, folder or file, as written
+    label: str = ""
+    config: str | None = None  # single files: folder or hub id holding the diffusers configs
+    revision: str | None = None
+    variant: str | None = None  # e.g. "fp16": download the half-precision weights only
+    inpaint: str | None = None  # name of a dedicated inpainting model
+    turbo: bool = False
+    default_size: int | None = None
+    base_dir: Path | None = None  # where relative paths start (the library file's folder)
+
+
+@dataclass(frozen=True)
+class ControlNetEntry:
+    name: str  # "<family>/<type>", unique in the library
+    family: str
+    control_type: str
+    source: str
+    union_mode: int | None = None  # for a union ControlNet: the mode number of this type
+    base_dir: Path | None = None
+
+
+_SD15_CONTROLNETS = {
+    "canny": "lllyasviel/control_v11p_sd15_canny",
+    "depth": "lllyasviel/control_v11f1p_sd15_depth",
+    "openpose": "lllyasviel/control_v11p_sd15_openpose",
+    "lineart": "lllyasviel/control_v11p_sd15_lineart",
+    "lineart_anime": "lllyasviel/control_v11p_sd15s2_lineart_anime",
+    "softedge": "lllyasviel/control_v11p_sd15_softedge",
+    "scribble": "lllyasviel/control_v11p_sd15_scribble",
+    "mlsd": "lllyasviel/control_v11p_sd15_mlsd",
+    "normal": "lllyasviel/control_v11p_sd15_normalbae",
+    "segmentation": "lllyasviel/control_v11p_sd15_seg",
+    "shuffle": "lllyasviel/control_v11e_sd15_shuffle",
+    "tile": "lllyasviel/control_v11f1e_sd15_tile",
+    "inpaint": "lllyasviel/control_v11p_sd15_inpaint",
+}
+
+# xinsir's union ControlNet serves many types from one model; each type is a mode number.
+_SDXL_UNION = "xinsir/controlnet-union-sdxl-1.0"
+_SDXL_UNION_MODES = {
+    "openpose": 0, "depth": 1, "softedge": 2, "scribble": 2, "canny": 3, "lineart": 3, "lineart_anime": 3,
+    "mlsd": 3, "normal": 4, "segmentation": 5, "tile": 6, "inpaint": 7,
+}
+
+BUILTIN_LIBRARY = {
+    "default": "sd15",
+    "models": {
+        "sd15": {"source": "stable-diffusion-v1-5/stable-diffusion-v1-5", "label": "Stable Diffusion 1.5",
+                 "inpaint": "sd15-inpainting"},
+        "sd15-inpainting": {"source": "stable-diffusion-v1-5/stable-diffusion-inpainting",
+                            "label": "Stable Diffusion 1.5 inpainting"},
+        "sdxl": {"source": "stabilityai/stable-diffusion-xl-base-1.0", "label": "SDXL base 1.0", "variant": "fp16",
+                 "inpaint": "sdxl-inpainting"},
+        "sdxl-inpainting": {"source": "diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "variant": "fp16",
+                            "label": "SDXL inpainting 0.1"},
+        "sd-turbo": {"source": "stabilityai/sd-turbo", "label": "SD-Turbo", "turbo": True},
+        "sdxl-turbo": {"source": "stabilityai/sdxl-turbo", "label": "SDXL-Turbo", "turbo": True, "variant": "fp16",
+                       "default_size": 512},
+    },
+    "controlnets": {
+        "sd1": dict(_SD15_CONTROLNETS),
+        "sdxl": {
+            "canny": "diffusers/controlnet-canny-sdxl-1.0",
+            "depth": "diffusers/controlnet-depth-sdxl-1.0",
+            # the types without a dedicated model go to the union model
+            **{t: {"source": _SDXL_UNION, "union_mode": mode} for t, mode in _SDXL_UNION_MODES.items()
+               if t not in ("canny", "depth")},
+        },
+    },
+}
+
+
+class LibraryError(ValueError):
+    """The model library file cannot be used; the message says where and why."""
+
+
+@dataclass
+class Library:
+    models: dict[str, ModelEntry] = field(default_factory=dict)
+    controlnets: dict[str, ControlNetEntry] = field(default_factory=dict)  # by "<family>/<type>"
+    default: str | None = None
+
+    @classmethod
+    def builtin(cls) -> "Library":
+        return cls()._merge(BUILTIN_LIBRARY, base_dir=None, origin="built-in catalog")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Library":
+        path = Path(path).expanduser()
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as error:
+            raise LibraryError(f"cannot read the model library {path}: {error.strerror or error}") from None
+        except yaml.YAMLError as error:
+            raise LibraryError(f"the model library {path} is not valid YAML: {error}") from None
+        if not isinstance(data, dict):
+            raise LibraryError(f"the model library {path} must be a mapping with `models:` and `controlnets:`")
+        library = cls.builtin() if data.get("include_builtin", True) else cls()
+        return library._merge(data, base_dir=path.parent.resolve(), origin=str(path))
+
+    def _merge(self, data: dict, base_dir: Path | None, origin: str) -> "Library":
+        for name, spec in (data.get("models") or {}).items():
+            spec = {"source": spec} if isinstance(spec, str) else spec
+            if not isinstance(spec, dict) or "source" not in spec:
+                raise LibraryError(f"{origin}: model {name!r} needs a `source` (hub id, folder or .safetensors file)")
+            known = {f for f in ModelEntry.__dataclass_fields__} - {"name", "base_dir"}
+            unknown = set(spec) - known
+            if unknown:
+                raise LibraryError(f"{origin}: model {name!r} has unknown keys {sorted(unknown)}; known: {sorted(known)}")
+            self.models[str(name)] = ModelEntry(name=str(name), base_dir=base_dir, **spec)
+        for family, types in (data.get("controlnets") or {}).items():
+            if family not in FAMILIES:
+                raise LibraryError(f"{origin}: controlnets are grouped by family ({', '.join(FAMILIES)}), not {family!r}")
+            for control_type, spec in (types or {}).items():
+                if control_type not in CONTROL_TYPES:
+                    raise LibraryError(
+                        f"{origin}: unknown ControlNet type {control_type!r}; known: {', '.join(CONTROL_TYPES)}"
+                    )
+                spec = {"source": spec} if isinstance(spec, str) else dict(spec)
+                key = f"{family}/{control_type}"
+                self.controlnets[key] = ControlNetEntry(
+                    name=key, family=family, control_type=control_type, source=spec["source"],
+                    union_mode=spec.get("union_mode"), base_dir=base_dir,
+                )
+        if data.get("default"):
+            self.default = str(data["default"])
+        if self.default is not None and self.default not in self.models:
+            raise LibraryError(f"{origin}: the default model {self.default!r} is not among the models")
+        for entry in self.models.values():
+            if entry.inpaint and entry.inpaint not in self.models:
+                raise LibraryError(f"{origin}: {entry.name}'s inpaint model {entry.inpaint!r} is not among the models")
+        return self
+
+    def model(self, name: str | None) -> ModelEntry:
+        name = name or self.default
+        if name not in self.models:
+            raise KeyError(name)
+        return self.models[name]
+
+    def control_types_by_family(self) -> dict[str, list[str]]:
+        """Control type -> the families the library has a ControlNet of that type for."""
+        families: dict[str, list[str]] = {}
+        for entry in self.controlnets.values():
+            families.setdefault(entry.control_type, []).append(entry.family)
+        return families

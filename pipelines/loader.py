@@ -1,0 +1,322 @@
+"""From a model reference (hub id, local diffusers folder, single .safetensors file) to loaded components.
+
+The family (SD 1.x, SD 2.x, SDXL) is read from the weights' configs or tensor names, never from the
+name. Downloads go through huggingface_hub's cache with its progress bars; every failure becomes a
+`ModelLoadError` that names the model and says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .catalog import ControlNetEntry, ModelEntry
+
+log = logging.getLogger(__name__)
+
+PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl"}  # loading these runs arbitrary code
+SINGLE_FILE_SUFFIXES = {".safetensors", *PICKLE_SUFFIXES}
+
+# Only what a diffusers pipeline needs: skip the repos' duplicate single-file checkpoints and pickles.
+_DOWNLOAD_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors", "*.json", "*.safetensors"]
+_SKIPPED_PATTERNS = ["*.ckpt", "*.bin", "*.pt", "*.pth", "*.msgpack", "*.onnx", "*.onnx_data", "*non_ema*", "*.h5"]
+
+Progress = Callable[[str], None]  # receives a line of text such as "downloading unet: 40 %"
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded. The message names it and says what the user can do."""
+
+    def __init__(self, model: str, message: str):
+        self.model = model
+        super().__init__(f"{model}: {message}")
+
+
+@dataclass
+class LoadedBase:
+    name: str
+    pipeline: object  # a diffusers text-to-image (or inpainting) pipeline holding the components
+    family: str
+    inpainting: bool  # a 9-channel inpainting UNet
+    model_hash: str | None  # AUTOMATIC1111-style short hash, for single files; hub revision for hub models
+
+
+@dataclass
+class Location:
+    kind: str  # "file", "folder" or "hub"
+    where: str
+
+
+def locate(source: str, base_dir: Path | None) -> Location:
+    """Say what a `source` refers to: an existing file or folder (relative to the library), else a hub id."""
+    path = Path(source).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if path.is_file():
+        return Location("file", str(path))
+    if path.is_dir():
+        return Location("folder", str(path))
+    if path.suffix.lower() in SINGLE_FILE_SUFFIXES or source.startswith(("/", ".", "~")) or source.count("/") != 1:
+        return Location("missing", str(path))
+    return Location("hub", source)
+
+
+# --- family detection ----------------------------------------------------------------------------
+
+
+def family_from_unet_config(config: dict) -> str:
+    if config.get("addition_embed_type") == "text_time":  # SDXL's micro-conditioning
+        return "sdxl"
+    if config.get("cross_attention_dim") == 1024:  # OpenCLIP ViT-H text features
+        return "sd2"
+    return "sd1"
+
+
+def family_from_single_file_keys(keys: set[str]) -> str:
+    if any(k.startswith("conditioner.embedders.1.") for k in keys):
+        return "sdxl"
+    if any(k.startswith("conditioner.embedders.0.model.") for k in keys):
+        raise ValueError("this looks like an SDXL refiner, which Easel does not run as a base model")
+    if any(k.startswith("cond_stage_model.model.") for k in keys):
+        return "sd2"
+    if any(k.startswith("cond_stage_model.transformer.") for k in keys):
+        return "sd1"
+    raise ValueError("its tensors are not those of an SD 1.x, SD 2.x or SDXL checkpoint")
+
+
+def peek(entry: ModelEntry) -> tuple[str, bool] | None:
+    """(family, inpainting) from configs or tensor names alone, without loading weights; None if unknown yet."""
+    location = locate(entry.source, entry.base_dir)
+    try:
+        if location.kind == "folder":
+            return _peek_folder(Path(location.where))
+        if location.kind == "file" and location.where.endswith(".safetensors"):
+            return _peek_safetensors(location.where)
+        if location.kind == "hub":
+            folder = _cached_snapshot(entry)
+            return _peek_folder(Path(folder)) if folder else None
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
+
+
+def _peek_folder(folder: Path) -> tuple[str, bool]:
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    return family_from_unet_config(config), config.get("in_channels") == 9
+
+
+def _peek_safetensors(path: str) -> tuple[str, bool]:
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as checkpoint:
+        keys = set(checkpoint.keys())
+        conv_in = "model.diffusion_model.input_blocks.0.0.weight"
+        inpainting = conv_in in keys and checkpoint.get_slice(conv_in).get_shape()[1] == 9
+    return family_from_single_file_keys(keys), inpainting
+
+
+def _cached_snapshot(entry: ModelEntry) -> str | None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(entry.source, revision=entry.revision, local_files_only=True,
+                                 allow_patterns=["model_index.json", "*/config.json"])
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def load_base(entry: ModelEntry, dtype: torch.dtype, allow_pickle: bool = False,
+              progress: Progress | None = None) -> LoadedBase:
+    location = locate(entry.source, entry.base_dir)
+    if location.kind == "missing":
+        raise ModelLoadError(entry.name, f"no such file or folder: {location.where}")
+    try:
+        if location.kind == "file":
+            return _load_single_file(entry, Path(location.where), dtype, allow_pickle)
+        folder = location.where if location.kind == "folder" else download(entry.name, entry.source, entry.revision,
+                                                                             entry.variant, progress)
+        return _load_folder(entry, Path(folder), dtype, revision=Path(folder).name if location.kind == "hub" else None)
+    except ModelLoadError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure inside diffusers means the same to the user
+        log.debug("loading %s failed", entry.name, exc_info=True)
+        raise ModelLoadError(entry.name, f"could not be loaded ({type(error).__name__}: {error}). "
+                                         "If a file is incomplete or corrupt, download it again.") from error
+
+
+def _load_folder(entry: ModelEntry, folder: Path, dtype, revision: str | None) -> LoadedBase:
+    from diffusers import DiffusionPipeline
+
+    if not (folder / "model_index.json").is_file():
+        raise ModelLoadError(entry.name, f"{folder} is not a diffusers model folder (no model_index.json)")
+    family, inpainting = _peek_folder(folder)
+    variant = entry.variant if entry.variant and any(folder.glob(f"*/*.{entry.variant}.safetensors")) else None
+    pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, variant=variant, local_files_only=True)
+    return LoadedBase(entry.name, pipeline, family, inpainting, model_hash=revision[:10] if revision else None)
+
+
+def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) -> LoadedBase:
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline, StableDiffusionXLInpaintPipeline, \
+        StableDiffusionXLPipeline
+
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES and not allow_pickle:
+        raise ModelLoadError(entry.name, f"{path.name} is a pickle checkpoint ({suffix}); loading one can run code "
+                                         "hidden in it. Use a .safetensors file, or start with --allow-pickle if you trust it.")
+    if suffix not in SINGLE_FILE_SUFFIXES:
+        raise ModelLoadError(entry.name, f"{path.name}: unknown file type {suffix!r}; use a .safetensors checkpoint or a diffusers folder")
+    if suffix == ".safetensors":
+        try:
+            family, inpainting = _peek_safetensors(str(path))
+        except ValueError as error:
+            raise ModelLoadError(entry.name, f"{path.name}: {error}") from None
+    else:  # a pickle the user opted in to: its tensor names are only known once it is unpickled
+        from diffusers.loaders.single_file_utils import load_single_file_checkpoint
+
+        checkpoint = load_single_file_checkpoint(str(path))
+        family = family_from_single_file_keys(set(checkpoint))
+        inpainting = checkpoint.get("model.diffusion_model.input_blocks.0.0.weight", torch.empty(0, 4)).shape[1] == 9
+        del checkpoint
+    cls = {
+        ("sdxl", False): StableDiffusionXLPipeline, ("sdxl", True): StableDiffusionXLInpaintPipeline,
+        ("sd1", False): StableDiffusionPipeline, ("sd1", True): StableDiffusionInpaintPipeline,
+        ("sd2", False): StableDiffusionPipeline, ("sd2", True): StableDiffusionInpaintPipeline,
+    }[family, inpainting]
+    kwargs = {"torch_dtype": dtype}
+    if entry.config:
+        config = locate(entry.config, entry.base_dir)
+        kwargs["config"] = config.where
+        kwargs["local_files_only"] = config.kind == "folder"
+    try:
+        pipeline = cls.from_single_file(str(path), **kwargs)
+    except Exception as error:
+        if _is_network_error(error):
+            raise ModelLoadError(entry.name, "a single-file checkpoint needs its diffusers configs, which could not be "
+                                             "downloaded; set `config:` in the model library to a local diffusers folder "
+                                             "of the same family") from error
+        raise
+    return LoadedBase(entry.name, pipeline, family, inpainting, model_hash=file_hash(path))
+
+
+def load_controlnet(entry: ControlNetEntry, dtype: torch.dtype, progress: Progress | None = None):
+    """Load a ControlNet (plain or union) and return (model, family read from its config)."""
+    from diffusers import ControlNetModel, ControlNetUnionModel
+
+    location = locate(entry.source, entry.base_dir)
+    if location.kind == "missing":
+        raise ModelLoadError(entry.name, f"no such file or folder: {location.where}")
+    try:
+        if location.kind == "file":
+            if not location.where.endswith(".safetensors"):
+                raise ModelLoadError(entry.name, "ControlNet files must be .safetensors")
+            model = ControlNetModel.from_single_file(location.where, torch_dtype=dtype)
+        else:
+            folder = Path(location.where if location.kind == "folder"
+                          else download(entry.name, entry.source, None, None, progress, controlnet=True))
+            config = json.loads((folder / "config.json").read_text())
+            cls = ControlNetUnionModel if config.get("_class_name") == "ControlNetUnionModel" else ControlNetModel
+            model = cls.from_pretrained(folder, torch_dtype=dtype, local_files_only=True)
+    except ModelLoadError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        log.debug("loading %s failed", entry.name, exc_info=True)
+        raise ModelLoadError(entry.name, f"could not be loaded ({type(error).__name__}: {error}). "
+                                         "If a file is incomplete or corrupt, download it again.") from error
+    return model, family_from_unet_config(dict(model.config))
+
+
+# --- downloads -----------------------------------------------------------------------------------
+
+
+def download(name: str, repo_id: str, revision: str | None, variant: str | None, progress: Progress | None,
+             controlnet: bool = False) -> str:
+    """Fetch a hub repo into the standard Hugging Face cache (or find it there) and return its folder."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    ignore = list(_SKIPPED_PATTERNS)
+    if variant is None:
+        ignore += ["*.fp16.safetensors"]
+    else:  # take the variant's weights only
+        ignore += ["*/diffusion_pytorch_model.safetensors", "*/model.safetensors"]
+    patterns = ["config.json", "*.safetensors"] if controlnet else _DOWNLOAD_PATTERNS
+    if controlnet:
+        ignore = [p for p in ignore if "fp16" not in p and "/" not in p]
+    try:
+        return snapshot_download(repo_id, revision=revision, allow_patterns=patterns, ignore_patterns=ignore,
+                                 tqdm_class=_progress_bar(name, progress))
+    except GatedRepoError:
+        raise ModelLoadError(name, f"{repo_id} is gated: accept its licence on huggingface.co and log in "
+                                   "with `hf auth login`, or point the library at a local copy") from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(name, f"there is no model {repo_id!r} on the Hugging Face hub; check the name, or set a "
+                                   "local folder or .safetensors file in the model library") from None
+    except RevisionNotFoundError:
+        raise ModelLoadError(name, f"{repo_id} has no revision {revision!r}") from None
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled):
+        raise ModelLoadError(name, f"{repo_id} is not in the local cache and cannot be downloaded (offline). "
+                                   "Connect to the internet once, or set a local folder or .safetensors file "
+                                   "in the model library (--models)") from None
+    except Exception as error:
+        if _is_network_error(error):
+            raise ModelLoadError(name, f"{repo_id} could not be downloaded ({error}). Check the connection, or set a "
+                                       "local folder or .safetensors file in the model library (--models)") from None
+        raise
+
+
+def _is_network_error(error: BaseException) -> bool:
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (LocalEntryNotFoundError, OfflineModeIsEnabled, ConnectionError, TimeoutError)):
+            return True
+        if type(error).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _progress_bar(name: str, progress: Progress | None):
+    """huggingface_hub's own tqdm bars, also reported as text lines to the caller (the UI's progress)."""
+    from huggingface_hub.utils import tqdm as hub_tqdm
+
+    if progress is None:
+        return None
+
+    class ReportingBar(hub_tqdm):
+        def update(self, n=1):
+            shown = super().update(n)
+            if self.total:
+                progress(f"downloading {name}: {100 * self.n / self.total:.0f} % of {self.total / 2**20:.0f} MiB")
+            return shown
+
+    return ReportingBar
+
+
+@lru_cache(maxsize=64)
+def _hash_file(path: str, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:10]
+
+
+def file_hash(path: Path) -> str:
+    """AUTOMATIC1111's model hash: the first 10 hex digits of the file's SHA-256."""
+    stat = path.stat()
+    return _hash_file(str(path), stat.st_size, stat.st_mtime)

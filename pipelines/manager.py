@@ -1,0 +1,423 @@
+"""The PipelineManager: the one object every front end calls to generate.
+
+It keeps loaded models in a RAM cache under a byte budget, derives task pipelines from one set of
+weights per base model (tasks.py), places what a run needs on the device under a memory budget
+(residency.py), runs one generation per device at a time, and turns an out-of-memory error into a
+more frugal retry. The device lock is held for the whole run and always released.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Callable
+
+import torch
+
+from . import control, metadata
+from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
+from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
+from .loader import LoadedBase, ModelLoadError, load_base, load_controlnet, locate, peek
+from .model_cache import CachedModel, ModelCache
+from .preview import latents_to_preview
+from .request import (MAX_SEED, CancelToken, GenerationRequest, GenerationResult, InvalidRequest, ModelFacts,
+                      StepInfo, validate)
+from .residency import Residency, apply_offload, module_bytes
+from .samplers import SAMPLERS, make_scheduler
+from .settings import EngineSettings
+from .tasks import call_arguments, make_view
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+BASE_ROLES = ("unet", "vae", "text_encoder", "text_encoder_2", "safety_checker")
+
+
+class OutOfMemory(RuntimeError):
+    """Even the most frugal mode did not fit; the message says what to lower."""
+
+
+class PipelineManager:
+    def __init__(self, library: Library | None = None, settings: EngineSettings | None = None):
+        import psutil
+
+        self.library = library or Library.builtin()
+        self.settings = settings or EngineSettings()
+        self.device = resolve_device(self.settings.device)
+        self.dtype = resolve_dtype(self.device, self.settings.dtype)
+        ram_budget = self.settings.ram_budget
+        if ram_budget is None:
+            ram_budget = psutil.virtual_memory().total // 2
+        self.residency = Residency(self.device, self.settings.vram_budget, self.settings.working_reserve,
+                                   self.settings.offload)
+        self.cache = ModelCache(ram_budget, on_drop=self._forget)
+        self.maps = control.MapCache()
+        self._views: dict[tuple, object] = {}
+        self._lock = threading.RLock()  # one generation per device at a time
+        self.busy = False
+        self.last_run: dict = {}
+        # Loading progress ("downloading sd15: 40 %") for whoever is waiting; set per call.
+        self._load_progress: Callable[[str], None] | None = None
+        self._pinned: set[str] = set()  # cache keys of the models the current run uses
+        self._depth = 0  # how deep the device lock is held by this thread
+
+    # --- what the front ends ask -----------------------------------------------------------------
+
+    def samplers(self) -> list[str]:
+        return list(SAMPLERS)
+
+    def model_names(self) -> list[str]:
+        return list(self.library.models)
+
+    def model_facts(self, name: str | None) -> ModelFacts:
+        """Family and defaults of a model, from its configs if it is not loaded yet (loading it if need be)."""
+        entry = self._entry(name)
+        cached = self.cache.get(f"base:{entry.name}")
+        known = (cached.family, cached.inpainting) if cached else peek(entry)
+        if known is None:  # a hub model not downloaded yet: its configs come with it
+            with self._holding_device():
+                loaded = self._base(entry)
+            known = (loaded.family, loaded.inpainting)
+        return self._facts(entry, *known)
+
+    def generate(self, request: GenerationRequest, on_step: Callable[[StepInfo], None] | None = None,
+                 on_preview: Callable | None = None, cancel: CancelToken | None = None,
+                 on_status: Callable[[str], None] | None = None) -> GenerationResult:
+        """Run one request. Raises InvalidRequest, ModelLoadError, GenerationCancelled or OutOfMemory."""
+        cancel = cancel or CancelToken()
+        started = time.perf_counter()
+        facts = self.model_facts(request.model)
+        resolved, warnings = validate(request, facts, self.samplers(), self.settings.limits)
+        entry = self._entry(request.model)
+        seed = resolved.seed if resolved.seed >= 0 else random.randrange(MAX_SEED - resolved.batch_size)
+        with self._holding_device():
+            self.busy = True
+            self._load_progress = on_status
+            try:
+                cancel.raise_if_cancelled()
+                load_started = time.perf_counter()
+                base = self._base(self._task_model(entry, resolved.task))
+                controlnets, union_modes = self._controlnets(resolved, facts)
+                maps = [self._control_map(unit, resolved, seed) for unit in resolved.control_units]
+                view = self._view(base, resolved, controlnets)
+                load_seconds = time.perf_counter() - load_started
+                cancel.raise_if_cancelled()
+                images, timings, mode, fallbacks, nsfw = self._run(view, base, resolved, maps, union_modes, seed,
+                                                                   on_step, on_preview, cancel)
+            finally:
+                self.busy = False
+                self._load_progress = None
+        if any(nsfw):
+            warnings.append("the safety checker blanked a picture it judged not safe for work")
+        timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
+        seeds = [seed + i for i in range(len(images))]
+        infotexts = [self._infotext(resolved, entry, base, s, fallbacks) for s in seeds]
+        self.last_run = {"mode": mode, "fallbacks": fallbacks, "timings": timings}
+        parameters = {k: v for k, v in asdict(resolved).items() if k not in ("image", "mask", "control_units")}
+        parameters.update(seed=seed, model=entry.name, family=base.family,
+                          control_units=[{k: v for k, v in asdict(u).items() if k != "image"} for u in resolved.control_units])
+        return GenerationResult(images=images, seeds=seeds, infotexts=infotexts, parameters=parameters,
+                                control_maps=maps, timings=timings, offload_mode=mode, fallbacks=fallbacks,
+                                warnings=warnings)
+
+    def preprocess(self, request: GenerationRequest) -> list:
+        """The control maps a ControlNet request would use, without generating (the UI's preview button)."""
+        facts = self.model_facts(request.model)
+        resolved, _ = validate(request, facts, self.samplers(), self.settings.limits)
+        seed = max(resolved.seed, 0)
+        with self._holding_device():
+            return [self._control_map(unit, resolved, seed) for unit in resolved.control_units]
+
+    def preload(self, name: str | None = None) -> None:
+        with self._holding_device():
+            self._base(self._entry(name))
+
+    def unload(self, name: str | None = None) -> None:
+        """Drop one model (or all) from memory; it loads again from disk when next used."""
+        with self._lock:
+            for key in self.cache.keys():
+                if name is None or key.split(":", 1)[1] == name:
+                    self.cache.drop(key)
+            release_cached_memory(self.device)
+
+    def status(self) -> dict:
+        """What is where, with bytes: for the UI's Models panel."""
+        report = self.residency.report()
+        report.update(dtype=str(self.dtype).replace("torch.", ""), busy=self.busy, ram_cache=self.cache.report(),
+                      ram_budget_bytes=self.cache.max_bytes, loads=dict(self.cache.loads),
+                      dropped_from_ram=list(self.cache.dropped), last_run=self.last_run)
+        return report
+
+    @contextmanager
+    def _holding_device(self):
+        """The device lock, held for a whole run; the models the run pinned are unpinned on the way out."""
+        with self._lock:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._pinned.clear()
+
+    # --- models ----------------------------------------------------------------------------------
+
+    def _entry(self, name: str | None) -> ModelEntry:
+        try:
+            return self.library.model(name)
+        except KeyError:
+            pass
+        if name is None:
+            raise InvalidRequest("model", "no model chosen and the model library names no default")
+        if self.settings.allow_custom_models and locate(name, None).kind != "missing":
+            return ModelEntry(name=name, source=name)
+        choices = ", ".join(self.library.models) or "none"
+        raise InvalidRequest("model", f"unknown model {name!r}; choose one of: {choices}")
+
+    def _task_model(self, entry: ModelEntry, task: str) -> ModelEntry:
+        """The Inpaint tab uses the dedicated inpainting checkpoint when the library names one."""
+        return self.library.model(entry.inpaint) if task == "inpaint" and entry.inpaint else entry
+
+    def _facts(self, entry: ModelEntry, family: str, inpainting: bool) -> ModelFacts:
+        defaults = FAMILIES[family]
+        return ModelFacts(
+            name=entry.name, family=family, default_size=entry.default_size or defaults.default_size,
+            default_steps=TURBO_STEPS if entry.turbo else defaults.default_steps,
+            default_guidance=TURBO_GUIDANCE if entry.turbo else defaults.default_guidance,
+            default_sampler=TURBO_SAMPLER if entry.turbo else defaults.default_sampler,
+            control_types=self.library.control_types_by_family(), inpainting_only=inpainting and not entry.inpaint,
+        )
+
+    def _base(self, entry: ModelEntry) -> LoadedBase:
+        key = f"base:{entry.name}"
+        self._pinned.add(key)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        self._status(f"loading {entry.name}")
+        loaded = load_base(entry, self.dtype, self.settings.allow_pickle, progress=self._load_progress)
+        modules = {role: getattr(loaded.pipeline, role, None) for role in BASE_ROLES}
+        for role, module in modules.items():
+            if isinstance(module, torch.nn.Module):
+                self.residency.add(entry.name, role, module)
+        nbytes = sum(module_bytes(m) for m in modules.values() if isinstance(m, torch.nn.Module))
+        self.cache.put(key, loaded, nbytes, keep=self._in_use())
+        return loaded
+
+    def _controlnet(self, entry: ControlNetEntry):
+        key = f"controlnet:{entry.name}"
+        self._pinned.add(key)
+        cached = self.cache.get(key)
+        if cached is None:
+            self._status(f"loading ControlNet {entry.name}")
+            model, family = load_controlnet(entry, self.dtype, progress=self._load_progress)
+            self.residency.add(entry.name, "controlnet", model)
+            cached = (model, family)
+            self.cache.put(key, cached, module_bytes(model), keep=self._in_use())
+        return cached
+
+    def _controlnets(self, request: GenerationRequest, facts: ModelFacts):
+        """The ControlNet models for the request's units, checked against the base model's family."""
+        models, modes = [], []
+        for i, unit in enumerate(request.control_units):
+            if unit.model is not None:
+                entry = self.library.controlnets.get(unit.model)
+                if entry is None:
+                    if not (self.settings.allow_custom_models and locate(unit.model, None).kind != "missing"):
+                        raise InvalidRequest(f"control_units[{i}].model", f"unknown ControlNet {unit.model!r}")
+                    entry = ControlNetEntry(unit.model, facts.family, unit.control_type, unit.model)
+            else:
+                entry = self.library.controlnets[f"{facts.family}/{unit.control_type}"]
+            model, family = self._controlnet(entry)
+            if family != facts.family:  # read from the ControlNet's own config, whatever the library says
+                raise InvalidRequest(
+                    f"control_units[{i}].model",
+                    f"the ControlNet {entry.name} is for {FAMILIES[family].label} but the model {facts.name} is "
+                    f"{FAMILIES[facts.family].label}; they cannot be used together",
+                )
+            models.append(model)
+            modes.append(entry.union_mode)
+        unions = [m is not None for m in modes]
+        if any(unions) and not all(unions):
+            raise InvalidRequest("control_units", "a union ControlNet cannot be combined with other ControlNets in one run")
+        if any(unions):
+            return [models[0]], modes  # one union model serves every unit
+        return models, None
+
+    def _preprocessor(self, preprocessor_id: str) -> control.Preprocessor:
+        key = f"preprocessor:{preprocessor_id}"
+        self._pinned.add(key)
+        cached = self.cache.get(key)
+        if cached is None:
+            self._status(f"loading preprocessor {preprocessor_id}")
+            cached = control.load_preprocessor(preprocessor_id, progress=self._load_progress)
+            for role, network in cached.networks.items():
+                self.residency.add(f"preprocessor:{preprocessor_id}", role, network)
+            nbytes = sum(module_bytes(n) for n in cached.networks.values())
+            self.cache.put(key, cached, nbytes, keep=self._in_use())
+        return cached
+
+    def _control_map(self, unit, request: GenerationRequest, seed: int):
+        cache_key = control.MapCache.key(unit.preprocessor, unit.image, request.width, request.height,
+                                         unit.preprocessor_params, seed, request.resize_mode, request.mask)
+        cached = self.maps.get(cache_key)
+        if cached is not None:
+            return cached
+        pre = self._preprocessor(unit.preprocessor)
+        if pre.networks:
+            self.residency.place(self.residency.keys_of(*pre.networks.values()), force_mode="none")
+        control_map = control.run_preprocessor(pre, unit.image, request.width, request.height,
+                                               unit.preprocessor_params, seed, request.resize_mode, request.mask)
+        self.maps.put(cache_key, control_map)
+        return control_map
+
+    def _view(self, base: LoadedBase, request: GenerationRequest, controlnets: list):
+        key = (base.name, request.task, request.image is not None, request.mask is not None,
+               tuple(id(c) for c in controlnets))
+        view = self._views.get(key)
+        if view is None:
+            view = make_view(base.pipeline, request.task, controlnets, request.image is not None, request.mask is not None)
+            view.set_progress_bar_config(disable=True)
+            self._views[key] = view
+        return view
+
+    def _in_use(self) -> set[str]:
+        """Models the current run uses: never dropped from RAM to make room for another of its models."""
+        return set(self._pinned)
+
+    def _forget(self, cached: CachedModel) -> None:
+        """A model left the RAM cache: forget its components and every view that holds them."""
+        name = cached.key.split(":", 1)[1]
+        owner = f"preprocessor:{name}" if cached.key.startswith("preprocessor:") else name
+        self.residency.drop_owner(owner)
+        value = cached.value
+        modules = set()
+        if isinstance(value, LoadedBase):
+            modules = {id(m) for m in value.pipeline.components.values() if isinstance(m, torch.nn.Module)}
+        elif isinstance(value, tuple):
+            modules = {id(value[0])}
+        self._views = {
+            k: v for k, v in self._views.items()
+            if not modules & {id(m) for m in _view_modules(v)}
+        }
+
+    def _status(self, text: str) -> None:
+        log.info(text)
+        if self._load_progress is not None:
+            self._load_progress(text)
+
+    # --- running ---------------------------------------------------------------------------------
+
+    def _run(self, view, base: LoadedBase, request: GenerationRequest, maps, union_modes, seed,
+             on_step, on_preview, cancel: CancelToken):
+        """Run, and on running out of memory retry in a more frugal way: VAE tiling, then offload."""
+        needed = self.residency.keys_of(*_view_modules(view))
+        fallbacks: list[str] = []
+        force_mode = None
+        tiling = False
+        while True:
+            mode = self.residency.place(needed, force_mode)
+            apply_offload(view, mode, self.device)
+            if tiling:
+                view.vae.enable_tiling()
+            try:
+                images, timings, nsfw = self._call(view, base, request, maps, union_modes, seed, on_step, on_preview,
+                                                   cancel)
+                return images, timings, mode, list(fallbacks), nsfw
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                log.warning("out of memory in %s mode (tiling=%s)", mode, tiling)
+                if not tiling:
+                    tiling = True
+                    fallbacks.append("out of memory: retried with VAE tiling and other models moved off the device")
+                elif mode == "none":
+                    force_mode = "model"
+                    fallbacks.append("out of memory: retried with model offload")
+                elif mode == "model":
+                    force_mode = "sequential"
+                    fallbacks.append("out of memory: retried with sequential offload")
+                else:
+                    raise OutOfMemory(
+                        f"not enough memory on {self.device} for {request.width}x{request.height}, batch "
+                        f"{request.batch_size}, even with sequential offload: lower the size or the batch"
+                    ) from None
+            finally:
+                if tiling:
+                    view.vae.disable_tiling()
+                self.residency.finish(view, mode)
+            # the failed attempt's activations are gone: free them and everything not needed
+            self.residency.offload_all()
+            release_cached_memory(self.device)
+
+    def _call(self, view, base: LoadedBase, request: GenerationRequest, maps, union_modes, seed,
+              on_step, on_preview, cancel: CancelToken):
+        view.scheduler = make_scheduler(request.sampler, base.pipeline.scheduler.config,
+                                        few_step=self._entry_turbo(base.name) or request.sampler == "LCM")
+        # Noise is drawn on the CPU, one generator per image: a seed gives the same picture on any device
+        # and whatever the batch size (image i of a batch is the picture of seed + i).
+        generators = [torch.Generator("cpu").manual_seed(seed + i) for i in range(request.batch_size)]
+        clock = {"start": time.perf_counter(), "last_step": None}
+        preview_every = self.settings.preview_every
+
+        def on_step_end(pipe, index, _timestep, tensors):
+            step, total = index + 1, pipe.num_timesteps
+            clock["last_step"] = time.perf_counter()
+            if on_step is not None:
+                on_step(StepInfo(step, total, clock["last_step"] - clock["start"]))
+            if on_preview is not None and preview_every and step % preview_every == 0 and step < total:
+                on_preview(latents_to_preview(tensors["latents"], base.family))
+            cancel.raise_if_cancelled()
+            return tensors
+
+        output = view(**call_arguments(request, maps, union_modes), generator=generators,
+                      callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"])
+        finished = time.perf_counter()
+        last_step = clock["last_step"] or finished
+        timings = {"denoise": round(last_step - clock["start"], 3), "decode": round(finished - last_step, 3)}
+        nsfw = getattr(output, "nsfw_content_detected", None) or [False] * len(output.images)
+        return output.images, timings, nsfw
+
+    def _entry_turbo(self, name: str) -> bool:
+        entry = self.library.models.get(name)
+        return bool(entry and entry.turbo)
+
+    # --- results ---------------------------------------------------------------------------------
+
+    def _infotext(self, request: GenerationRequest, entry: ModelEntry, base: LoadedBase, seed: int,
+                  fallbacks: list[str]) -> str:
+        settings = {
+            "Steps": request.steps, "Sampler": request.sampler, "CFG scale": request.guidance_scale, "Seed": seed,
+            "Size": f"{request.width}x{request.height}", "Model hash": base.model_hash, "Model": entry.name,
+        }
+        if request.image is not None:
+            settings["Denoising strength"] = request.strength
+        if request.mask is not None:
+            settings["Mask blur"] = request.mask_blur
+            if request.inpaint_only_masked:
+                settings["Inpaint area"] = "Only masked"
+                settings["Masked area padding"] = request.only_masked_padding
+        for i, unit in enumerate(request.control_units):
+            settings[f"ControlNet {i}"] = (
+                f"Module: {unit.preprocessor}, Model: {unit.model or unit.control_type}, "
+                f"Weight: {unit.conditioning_scale:g}, Guidance Start: {unit.start:g}, Guidance End: {unit.end:g}"
+            )
+        if fallbacks:
+            settings["Memory fallback"] = "; ".join(fallbacks)
+        settings["Version"] = f"Easel {VERSION}"
+        return metadata.format_parameters(
+            {"prompt": request.prompt, "negative_prompt": request.negative_prompt, "settings": settings}
+        )
+
+
+def _view_modules(view) -> list[torch.nn.Module]:
+    modules = []
+    for component in view.components.values():
+        if isinstance(component, torch.nn.Module):
+            nets = getattr(component, "nets", None)  # MultiControlNetModel holds the real ControlNets
+            modules.extend(nets if nets is not None else [component])
+    return modules

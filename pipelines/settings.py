@@ -1,0 +1,21 @@
+"""The engine's settings: where to compute, how much memory it may use, what it may load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .request import Limits
+
+
+@dataclass
+class EngineSettings:
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+    dtype: str = "auto"  # auto (fp16 on GPUs, fp32 on CPU), fp32, fp16, bf16
+    offload: str = "auto"  # auto, none, model, sequential
+    vram_budget: int | None = None  # bytes of weights on the device; None: free memory minus the reserve
+    working_reserve: int = 2 * 2**30  # bytes kept free on the device for activations and decoding
+    ram_budget: int | None = None  # bytes of models kept in host memory; None: half of the machine's RAM
+    allow_pickle: bool = False  # load .ckpt/.bin/.pt checkpoints (they can run code)
+    allow_custom_models: bool = True  # accept model references that are not in the library
+    preview_every: int = 1  # make a latent preview every N steps (0: never)
+    limits: Limits = field(default_factory=Limits)

@@ -1,0 +1,77 @@
+"""Task pipelines as views over one base model's weights, and the arguments each task's call takes.
+
+A view is made with diffusers' `from_pipe` (through the AutoPipeline classes, which pick the right
+pipeline for the family, the task and the kind of ControlNet): it holds the very same UNet, VAE and
+text encoders as the base, so switching task loads and copies nothing.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from .control import blur_mask, inpaint_condition
+from .request import GenerationRequest
+
+
+def make_view(base_pipeline, task: str, controlnets: list, has_init: bool, has_mask: bool):
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+
+    if task == "inpaint" or has_mask:
+        auto = AutoPipelineForInpainting
+    elif task == "img2img" or has_init:
+        auto = AutoPipelineForImage2Image
+    else:
+        auto = AutoPipelineForText2Image
+    extra = {}
+    if controlnets:
+        extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else list(controlnets)
+    return auto.from_pipe(base_pipeline, **extra)
+
+
+def call_arguments(request: GenerationRequest, control_maps: list[Image.Image], union_modes: list[int] | None) -> dict:
+    """The keyword arguments of the view's `__call__` for a validated request (generators and callbacks aside)."""
+    args = dict(
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt or None,
+        num_inference_steps=request.steps,
+        guidance_scale=request.guidance_scale,
+        num_images_per_prompt=request.batch_size,
+    )
+    task, has_init, has_mask = request.task, request.image is not None, request.mask is not None
+    if task == "txt2img" or (task == "controlnet" and not has_init):
+        args.update(width=request.width, height=request.height)
+    if has_init:
+        args.update(image=request.image, strength=request.strength)
+    if has_mask:
+        args.update(mask_image=blur_mask(request.mask, request.mask_blur), width=request.width, height=request.height)
+        if request.inpaint_only_masked:
+            # diffusers crops the masked area plus padding, repaints it at full size and pastes it back
+            args["padding_mask_crop"] = request.only_masked_padding
+    if task == "controlnet":
+        args.update(_control_arguments(request, control_maps, union_modes))
+    return args
+
+
+def _control_arguments(request: GenerationRequest, control_maps: list, union_modes: list[int] | None) -> dict:
+    units = request.control_units
+    conditions = [
+        inpaint_condition(request.image if request.image is not None else unit.image, request.mask)
+        if unit.preprocessor == "inpaint" else control_map
+        for unit, control_map in zip(units, control_maps)
+    ]
+    single = len(units) == 1 and union_modes is None
+    args = {
+        "controlnet_conditioning_scale": units[0].conditioning_scale if single else [u.conditioning_scale for u in units],
+        "control_guidance_start": units[0].start if single else [u.start for u in units],
+        "control_guidance_end": units[0].end if single else [u.end for u in units],
+    }
+    if union_modes is not None:
+        # one union ControlNet takes every unit's map, each with its mode number; one scale for all
+        args.update(control_image=conditions, control_mode=union_modes,
+                    controlnet_conditioning_scale=units[0].conditioning_scale,
+                    control_guidance_start=min(u.start for u in units), control_guidance_end=max(u.end for u in units))
+    elif request.image is None and request.mask is None:
+        args["image"] = conditions[0] if single else conditions  # the text-to-image ControlNet pipelines call it `image`
+    else:
+        args["control_image"] = conditions[0] if single else conditions
+    return args

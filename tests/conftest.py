@@ -1,0 +1,67 @@
+"""Shared fixtures: the tiny random-weight models, written once per test run, and managers over them."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    from pipelines.tiny import write_tiny_models
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    write_tiny_models(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def library(tiny_dir):
+    from pipelines.catalog import Library
+
+    return Library.from_file(tiny_dir / "models.yaml")
+
+
+@pytest.fixture(scope="session")
+def manager(library):
+    """One manager for the tests that only generate: loading is paid once."""
+    from pipelines.manager import PipelineManager
+    from pipelines.settings import EngineSettings
+
+    return PipelineManager(library, EngineSettings(device=os.environ.get("EASEL_TEST_DEVICE", "cpu")))
+
+
+@pytest.fixture
+def make_manager(library):
+    """A fresh manager with its own settings, for tests of memory budgets and faults."""
+    from pipelines.manager import PipelineManager
+    from pipelines.settings import EngineSettings
+
+    def make(**settings):
+        settings.setdefault("device", os.environ.get("EASEL_TEST_DEVICE", "cpu"))
+        return PipelineManager(library, EngineSettings(**settings))
+
+    return make
+
+
+@pytest.fixture
+def photo():
+    """A real photograph (scikit-image's astronaut), cut to 64x64 like the tiny models' output."""
+    from PIL import Image
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).resize((64, 64))
+
+
+@pytest.fixture
+def square_mask():
+    from PIL import Image
+
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    return mask
