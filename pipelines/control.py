@@ -18,7 +18,8 @@ import torch
 from PIL import Image, ImageFilter
 
 from .catalog import PASS_THROUGH
-from .loader import ModelLoadError, download
+from .errors import ModelLoadError
+from .loader import download
 from .request import InvalidRequest, fit_picture
 
 ANNOTATORS_REPO = "lllyasviel/Annotators"

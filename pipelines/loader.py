@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 
 from .catalog import ControlNetEntry, ModelEntry
+from .errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,6 @@ _DOWNLOAD_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensor
 _SKIPPED_PATTERNS = ["*.ckpt", "*.bin", "*.pt", "*.pth", "*.msgpack", "*.onnx", "*.onnx_data", "*non_ema*", "*.h5"]
 
 Progress = Callable[[str], None]  # receives a line of text such as "downloading unet: 40 %"
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded. The message names it and says what the user can do."""
-
-    def __init__(self, model: str, message: str):
-        self.model = model
-        super().__init__(f"{model}: {message}")
 
 
 @dataclass
@@ -102,7 +95,7 @@ def peek(entry: ModelEntry) -> tuple[str, bool] | None:
         if location.kind == "hub":
             folder = _cached_snapshot(entry)
             return _peek_folder(Path(folder)) if folder else None
-    except (OSError, ValueError, KeyError):
+    except Exception:  # noqa: BLE001 - unreadable here: loading will say why, with the model's name
         return None
     return None
 

@@ -21,7 +21,8 @@ import torch
 from . import control, metadata
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
-from .loader import LoadedBase, ModelLoadError, load_base, load_controlnet, locate, peek
+from .errors import OutOfMemory
+from .loader import LoadedBase, load_base, load_controlnet, locate, peek
 from .model_cache import CachedModel, ModelCache
 from .preview import latents_to_preview
 from .request import (MAX_SEED, CancelToken, GenerationRequest, GenerationResult, InvalidRequest, ModelFacts,
@@ -35,10 +36,6 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 BASE_ROLES = ("unet", "vae", "text_encoder", "text_encoder_2", "safety_checker")
-
-
-class OutOfMemory(RuntimeError):
-    """Even the most frugal mode did not fit; the message says what to lower."""
 
 
 class PipelineManager:
@@ -83,6 +80,11 @@ class PipelineManager:
                 loaded = self._base(entry)
             known = (loaded.family, loaded.inpainting)
         return self._facts(entry, *known)
+
+    def control_types(self, name: str | None) -> list[str]:
+        """The ControlNet types the library has for this model's family: what a UI should offer."""
+        facts = self.model_facts(name)
+        return sorted(t for t, families in facts.control_types.items() if facts.family in families)
 
     def generate(self, request: GenerationRequest, on_step: Callable[[StepInfo], None] | None = None,
                  on_preview: Callable | None = None, cancel: CancelToken | None = None,

@@ -30,7 +30,6 @@ import json
 import re
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
 UNET_PREFIX = "model.diffusion_model."

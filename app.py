@@ -1,0 +1,68 @@
+"""Easel: an AI image studio. `python app.py --help` lists the flags."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from ui import settings as app_settings
+from ui.common import EngineInfo
+
+log = logging.getLogger("easel")
+
+
+def build_app(settings: app_settings.AppSettings):
+    """The engine and the page, without launching: tests and Spaces use this too."""
+    import gradio as gr
+
+    from pipelines.catalog import FAMILIES, Library
+    from pipelines.manager import PipelineManager
+    from ui.studio import build
+
+    library_file = settings.models
+    if settings.demo and not library_file:
+        from pipelines.tiny import write_tiny_models
+
+        library_file = str(write_tiny_models(app_settings.DEMO_MODELS_DIR))
+    library = Library.from_file(library_file) if library_file else Library.builtin()
+    if settings.model:
+        library.default = settings.model
+    manager = PipelineManager(library, settings.engine)
+    default = library.models.get(library.default)
+    limits = settings.engine.limits
+    info = EngineInfo(
+        models=list(library.models), default_model=library.default, samplers=manager.samplers(),
+        default_sampler=FAMILIES["sd1"].default_sampler,
+        default_size=(default.default_size if default and default.default_size else FAMILIES["sd1"].default_size),
+        default_steps=(4 if default and default.turbo else FAMILIES["sd1"].default_steps),
+        max_steps=limits.max_steps, max_batch=limits.max_batch, max_side=limits.max_side, demo=settings.demo,
+    )
+    demo = build(manager, info, settings.outputs)
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=not settings.exposed)
+    return demo, manager
+
+
+def launch_options(settings: app_settings.AppSettings) -> dict:
+    allowed = [os.path.abspath(settings.outputs)] if settings.outputs else []
+    return dict(
+        server_name=settings.host, server_port=settings.port, share=settings.share,
+        auth=settings.auth or None, allowed_paths=allowed, max_file_size=settings.max_upload,
+        css_paths=["assets/style.css"], footer_links=["api", "gradio"], show_error=False,
+    )
+
+
+def main(argv=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    settings = app_settings.parse(argv)
+    if settings.exposed and not settings.auth:
+        print("\n" + "!" * 78 + "\n  WARNING: Easel is reachable by others (share link, --host or a Space) and has no "
+              "login.\n  Anyone with the address can use your machine. Add --auth USER:PASS.\n" + "!" * 78 + "\n",
+              file=sys.stderr)
+    demo, _manager = build_app(settings)
+    demo.launch(**launch_options(settings))
+
+
+if __name__ == "__main__":
+    main()

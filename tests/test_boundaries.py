@@ -1,0 +1,47 @@
+"""The architecture's firm boundaries: the engine never imports Gradio; the UI never imports torch or diffusers."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(folder: str) -> dict[str, set[str]]:
+    found = {}
+    for path in (ROOT / folder).rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+@pytest.mark.parametrize("folder, forbidden", [("pipelines", {"gradio", "gradio_client"}),
+                                               ("ui", {"torch", "diffusers", "transformers", "controlnet_aux"})])
+def test_a_layer_does_not_import_what_belongs_to_another(folder, forbidden):
+    offending = {path: names & forbidden for path, names in imported_modules(folder).items() if names & forbidden}
+    assert offending == {}
+
+
+def test_devices_resolve_as_asked():
+    import torch
+
+    from pipelines.devices import resolve_device, resolve_dtype
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_dtype(torch.device("cpu")) == torch.float32
+    assert resolve_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+    with pytest.raises(ValueError, match="dtype: unknown number format 'fp8'"):
+        resolve_dtype(torch.device("cpu"), "fp8")
+    with pytest.raises(ValueError, match="device: unknown device 'gpu0'"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
+            resolve_device("cuda")

@@ -1,0 +1,148 @@
+"""The pieces every tab shares, built once here and composed into each tab.
+
+A tab calls `prompt_panel`, `settings_panel` and `output_panel`, then `wire` its handler: the same
+widgets, the same names, the same behaviour (seed buttons, aspect presets, Stop, the GPU queue).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import gradio as gr
+
+GPU_QUEUE = "device"  # every generation event shares this queue slot: one run on the device at a time
+MAX_SEED = 2**32 - 1
+ASPECTS = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "16:9": (16, 9), "9:16": (9, 16), "3:2": (3, 2), "2:3": (2, 3)}
+
+
+@dataclass
+class EngineInfo:
+    """What the UI needs to know about the engine to draw its widgets (filled in by app.py)."""
+
+    models: list[str]
+    default_model: str | None
+    samplers: list[str]
+    default_sampler: str
+    default_size: int
+    default_steps: int
+    max_steps: int
+    max_batch: int
+    max_side: int
+    demo: bool = False
+
+
+@dataclass
+class Panels:
+    prompt: gr.Textbox
+    negative_prompt: gr.Textbox
+    model: gr.Dropdown
+    sampler: gr.Dropdown
+    steps: gr.Slider
+    guidance_scale: gr.Slider
+    width: gr.Slider
+    height: gr.Slider
+    seed: gr.Number
+    batch_size: gr.Slider
+    gallery: gr.Gallery = None
+    info: gr.Textbox = None
+    status: gr.Markdown = None
+    generate: gr.Button = None
+    stop: gr.Button = None
+    send: dict = None  # tab name -> "send to" button
+    selected: gr.State = None  # index of the picture selected in the gallery
+
+    def settings(self) -> list:
+        """The shared inputs, in the order every handler takes them after its own."""
+        return [self.prompt, self.negative_prompt, self.model, self.sampler, self.steps, self.guidance_scale,
+                self.width, self.height, self.seed, self.batch_size]
+
+
+def prompt_panel(tab: str) -> tuple[gr.Textbox, gr.Textbox]:
+    prompt = gr.Textbox(label="Prompt", lines=3, value="", placeholder="What to paint", elem_id=f"{tab}-prompt")
+    negative = gr.Textbox(label="Negative prompt", lines=2, value="", placeholder="What to avoid",
+                          elem_id=f"{tab}-negative")
+    return prompt, negative
+
+
+def settings_panel(tab: str, info: EngineInfo, prompt, negative) -> Panels:
+    model = gr.Dropdown(info.models, value=info.default_model, label="Model", elem_id=f"{tab}-model")
+    with gr.Row():
+        sampler = gr.Dropdown(info.samplers, value=info.default_sampler, label="Sampler")
+        steps = gr.Slider(1, info.max_steps, value=info.default_steps, step=1, label="Steps")
+        guidance = gr.Slider(0, 30, value=7.0, step=0.5, label="Guidance (CFG scale)")
+    with gr.Row():
+        width = gr.Slider(64, info.max_side, value=info.default_size, step=8, label="Width")
+        height = gr.Slider(64, info.max_side, value=info.default_size, step=8, label="Height")
+        aspect = gr.Dropdown(list(ASPECTS), value="1:1", label="Aspect", scale=0, min_width=90)
+    with gr.Row():
+        seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
+        dice = gr.Button("🎲", scale=0, min_width=40, elem_id=f"{tab}-random-seed")
+        batch = gr.Slider(1, info.max_batch, value=1, step=1, label="Batch size")
+    aspect.change(_aspect_size, [aspect, width, height], [width, height], api_visibility="private", queue=False)
+    dice.click(lambda: -1, None, seed, api_visibility="private", queue=False)
+    return Panels(prompt, negative, model, sampler, steps, guidance, width, height, seed, batch)
+
+
+def _aspect_size(aspect: str, width: float, height: float):
+    """Keep the picture's area, change its shape; sides stay multiples of 8."""
+    w, h = ASPECTS.get(aspect, (1, 1))
+    area = float(width) * float(height)
+    new_w = (area * w / h) ** 0.5
+    return int(round(new_w / 8) * 8), int(round(new_w * h / w / 8) * 8)
+
+
+def output_panel(tab: str, panels: Panels, send_targets: list[str]) -> Panels:
+    panels.gallery = gr.Gallery(label="Pictures", format="png", columns=2, height=420, elem_id=f"{tab}-gallery",
+                                buttons=["download", "fullscreen"])
+    with gr.Row():
+        panels.generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}-generate")
+        panels.stop = gr.Button("Stop", variant="stop", elem_id=f"{tab}-stop")
+    reuse = gr.Button("♻ Reuse seed", size="sm")
+    panels.info = gr.Textbox(label="Generation parameters", lines=3, interactive=False, elem_id=f"{tab}-info",
+                             buttons=["copy"])
+    panels.status = gr.Markdown("", elem_id=f"{tab}-status")
+    panels.selected = gr.State(0)
+    with gr.Row():
+        panels.send = {target: gr.Button(f"Send to {target}", size="sm") for target in send_targets}
+    panels.gallery.select(_selected_index, None, panels.selected, api_visibility="private", queue=False)
+    reuse.click(_seed_of_selected, [panels.gallery, panels.selected, panels.info], panels.seed,
+                api_visibility="private", queue=False)
+    return panels
+
+
+def _selected_index(event: gr.SelectData) -> int:
+    return event.index
+
+
+def _seed_of_selected(gallery, selected, info):
+    from pipelines.metadata import parse_parameters, read_parameters
+
+    if gallery:
+        item = gallery[min(selected or 0, len(gallery) - 1)]
+        parameters = read_parameters(item[0] if isinstance(item, (list, tuple)) else item)
+        if parameters:
+            return parse_parameters(parameters).get("seed", -1)
+    return parse_parameters(info).get("seed", -1) if info else -1
+
+
+def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.State, stop_handler) -> None:
+    """Generate on click (queued on the device slot, under its API name); Stop ends the session's run."""
+    event = panels.generate.click(
+        handler, own_inputs + panels.settings() + [history],
+        [panels.gallery, panels.info, panels.status, history],
+        api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1,
+    )
+    # Stop sets the run's cancel token (it ends within a step) and drops the page's wait on the queue.
+    panels.stop.click(stop_handler, None, None, api_visibility="private", queue=False, cancels=[event])
+
+
+def random_seed() -> int:
+    return random.randrange(MAX_SEED)
+
+
+def selected_picture(gallery, selected):
+    if not gallery:
+        return None
+    item = gallery[min(selected or 0, len(gallery) - 1)]
+    return item[0] if isinstance(item, (list, tuple)) else item

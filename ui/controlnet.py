@@ -1,0 +1,105 @@
+"""ControlNet: guide the picture with maps made from your pictures (edges, depth, pose, ...), two units at once."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines.catalog import CONTROL_TYPES, PASS_THROUGH
+from pipelines.request import ControlUnit, GenerationRequest
+
+from .common import output_panel, prompt_panel, settings_panel, wire
+from .runner import guard
+
+TAB = "controlnet"
+
+
+def preprocessor_choices(control_type: str | None) -> list[str]:
+    spec = CONTROL_TYPES.get(control_type or "")
+    own = list(spec.preprocessors or (spec.preprocessor,)) if spec else []
+    return own + [PASS_THROUGH]
+
+
+def _unit(control_type, control_image, preprocessor, conditioning_scale, start, end, low, high):
+    return ControlUnit(control_type, image=control_image, preprocessor=preprocessor, conditioning_scale=conditioning_scale,
+                       start=start, end=end, preprocessor_params={"low_threshold": low, "high_threshold": high})
+
+
+def _unit_panel(number: int, types: list[str]):
+    suffix = "" if number == 1 else f"_{number}"
+    with gr.Row():
+        control_type = gr.Dropdown(types, value=types[0] if types else None, label="Control type",
+                                   elem_id=f"{TAB}-type{suffix}")
+        preprocessor = gr.Dropdown(preprocessor_choices(types[0] if types else None),
+                                   value=preprocessor_choices(types[0] if types else None)[0], label="Preprocessor")
+    with gr.Row():
+        control_image = gr.Image(label="Control picture", type="pil", format="png", elem_id=f"{TAB}-image{suffix}")
+        control_map = gr.Image(label="Detected map", type="pil", format="png", interactive=False,
+                               elem_id=f"{TAB}-map{suffix}")
+    with gr.Row():
+        low = gr.Slider(1, 255, value=100, step=1, label="Canny low threshold")
+        high = gr.Slider(1, 255, value=200, step=1, label="Canny high threshold")
+    with gr.Row():
+        scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Conditioning scale")
+        start = gr.Slider(0, 1, value=0.0, step=0.05, label="Start")
+        end = gr.Slider(0, 1, value=1.0, step=0.05, label="End")
+    preview = gr.Button("Preview map", size="sm", elem_id=f"{TAB}-preview{suffix}")
+    control_type.change(lambda t: gr.update(choices=preprocessor_choices(t), value=preprocessor_choices(t)[0]),
+                        control_type, preprocessor, api_visibility="private", queue=False)
+    return dict(control_type=control_type, control_image=control_image, preprocessor=preprocessor, scale=scale,
+                start=start, end=end, low=low, high=high, preview=preview, control_map=control_map)
+
+
+def create(studio):
+    types = studio.manager.control_types(studio.info.default_model) if studio.info.default_model else []
+
+    def controlnet(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
+                   low_threshold, high_threshold, enable_unit_2, control_type_2, control_image_2, preprocessor_2,
+                   conditioning_scale_2, control_start_2, control_end_2, image, strength, mask, prompt,
+                   negative_prompt, model, sampler, steps, guidance_scale, width, height, seed, batch_size, history,
+                   request: gr.Request, progress=gr.Progress()):
+        units = [_unit(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
+                       low_threshold, high_threshold)]
+        if enable_unit_2:
+            units.append(_unit(control_type_2, control_image_2, preprocessor_2, conditioning_scale_2, control_start_2,
+                               control_end_2, low_threshold, high_threshold))
+        generation = GenerationRequest(task="controlnet", control_units=units, image=image, strength=strength,
+                                       mask=mask, prompt=prompt, negative_prompt=negative_prompt, model=model,
+                                       sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
+                                       height=height, seed=seed, batch_size=batch_size)
+        yield from studio.runner.run(generation, history, request, progress)
+
+    def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):
+        unit = _unit(control_type, control_image, preprocessor, 1.0, 0.0, 1.0, low, high)
+        maps = studio.manager.preprocess(GenerationRequest(task="controlnet", control_units=[unit], model=model,
+                                                           width=width, height=height, seed=0))
+        return maps[0]
+
+    with gr.Row():
+        with gr.Column():
+            with gr.Tab("Unit 1"):
+                unit1 = _unit_panel(1, types)
+            with gr.Tab("Unit 2"):
+                enable_2 = gr.Checkbox(False, label="Use a second unit")
+                unit2 = _unit_panel(2, types)
+            with gr.Accordion("Start from a picture (optional)", open=False):
+                image = gr.Image(label="Starting picture", type="pil", format="png", value=None)
+                strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength")
+                mask = gr.Image(label="Mask (white = repaint), optional", type="pil", image_mode="L", format="png",
+                                value=None)
+            prompt, negative = prompt_panel(TAB)
+            panels = settings_panel(TAB, studio.info, prompt, negative)
+        with gr.Column():
+            output_panel(TAB, panels, ["img2img", "inpaint"])
+    for unit in (unit1, unit2):
+        unit["preview"].click(guard(preview_map), [unit["control_type"], unit["control_image"], unit["preprocessor"],
+                                                   unit["low"], unit["high"], panels.model, panels.width, panels.height],
+                              unit["control_map"], api_visibility="private", concurrency_id="device")
+    # only the types that fit the chosen model's family are offered
+    panels.model.change(guard(lambda model: [gr.update(choices=studio.manager.control_types(model))] * 2),
+                        panels.model, [unit1["control_type"], unit2["control_type"]], api_visibility="private")
+    own = [unit1["control_type"], unit1["control_image"], unit1["preprocessor"], unit1["scale"], unit1["start"],
+           unit1["end"], unit1["low"], unit1["high"], enable_2, unit2["control_type"], unit2["control_image"],
+           unit2["preprocessor"], unit2["scale"], unit2["start"], unit2["end"], image, strength, mask]
+    wire(panels, controlnet, own, "controlnet", studio.history, studio.runner.stop)
+    panels.image = unit1["control_image"]
+    return panels

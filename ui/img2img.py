@@ -1,0 +1,43 @@
+"""Image to image: a starting picture, how much to change it, and how to fit it to the size."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines.request import GenerationRequest
+
+from .common import output_panel, prompt_panel, settings_panel, wire
+
+TAB = "img2img"
+
+
+def create(studio):
+    def img2img(image, strength, resize_mode, prompt, negative_prompt, model, sampler, steps, guidance_scale, width,
+                height, seed, batch_size, history, request: gr.Request, progress=gr.Progress()):
+        generation = GenerationRequest(task="img2img", image=image, strength=strength, resize_mode=resize_mode,
+                                       prompt=prompt, negative_prompt=negative_prompt, model=model, sampler=sampler,
+                                       steps=steps, guidance_scale=guidance_scale, width=width, height=height,
+                                       seed=seed, batch_size=batch_size)
+        yield from studio.runner.run(generation, history, request, progress)
+
+    with gr.Row():
+        with gr.Column():
+            image = gr.Image(label="Starting picture", type="pil", format="png", elem_id=f"{TAB}-image")
+            with gr.Row():
+                strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength (how much to change)")
+                resize_mode = gr.Radio(["resize", "crop", "fill"], value="resize", label="Fit to size by")
+            prompt, negative = prompt_panel(TAB)
+            panels = settings_panel(TAB, studio.info, prompt, negative)
+        with gr.Column():
+            output_panel(TAB, panels, ["inpaint", "controlnet"])
+    # the starting picture sets the size, as users expect
+    image.upload(_size_of, image, [panels.width, panels.height], api_visibility="private", queue=False)
+    wire(panels, img2img, [image, strength, resize_mode], "img2img", studio.history, studio.runner.stop)
+    panels.image = image
+    return panels
+
+
+def _size_of(picture):
+    if picture is None:
+        return gr.skip(), gr.skip()
+    return max(64, picture.width - picture.width % 8), max(64, picture.height - picture.height % 8)

@@ -1,0 +1,61 @@
+"""Inpaint: paint over what to repaint (or upload a mask), then describe what goes there."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines.request import GenerationRequest
+
+from .common import output_panel, prompt_panel, settings_panel, wire
+from .masks import editor_background, editor_mask
+
+TAB = "inpaint"
+
+
+def create(studio):
+    def inpaint(image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength, prompt,
+                negative_prompt, model, sampler, steps, guidance_scale, width, height, seed, batch_size, history,
+                request: gr.Request, progress=gr.Progress()):
+        # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
+        painted = mask if mask is not None else editor_mask(image)
+        generation = GenerationRequest(task="inpaint", image=editor_background(image), mask=painted,
+                                       invert_mask=invert_mask, mask_blur=mask_blur,
+                                       inpaint_only_masked=inpaint_only_masked, only_masked_padding=only_masked_padding,
+                                       strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
+                                       sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
+                                       height=height, seed=seed, batch_size=batch_size)
+        yield from studio.runner.run(generation, history, request, progress)
+
+    with gr.Row():
+        with gr.Column():
+            image = gr.ImageEditor(
+                label="Picture: paint over what to repaint", type="pil", image_mode="RGBA", format="png",
+                brush=gr.Brush(colors=[("#ffffff", 0.8)], color_mode="fixed", default_size=24), eraser=gr.Eraser(),
+                layers=False, transforms=(), sources=("upload", "clipboard"), elem_id=f"{TAB}-editor",
+            )
+            with gr.Accordion("Mask", open=False):
+                mask = gr.Image(label="Upload a mask instead (white = repaint)", type="pil", image_mode="L",
+                                format="png", value=None)
+                with gr.Row():
+                    invert_mask = gr.Checkbox(False, label="Invert: repaint what is not painted")
+                    mask_blur = gr.Slider(0, 64, value=4, step=1, label="Mask blur")
+                with gr.Row():
+                    inpaint_only_masked = gr.Checkbox(False, label="Only masked area, at full resolution")
+                    only_masked_padding = gr.Slider(0, 256, value=32, step=4, label="Padding around it (pixels)")
+            strength = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Strength")
+            prompt, negative = prompt_panel(TAB)
+            panels = settings_panel(TAB, studio.info, prompt, negative)
+        with gr.Column():
+            output_panel(TAB, panels, ["img2img", "controlnet"])
+    image.upload(_size_of_editor, image, [panels.width, panels.height], api_visibility="private", queue=False)
+    wire(panels, inpaint, [image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength],
+         "inpaint", studio.history, studio.runner.stop)
+    panels.image = image
+    return panels
+
+
+def _size_of_editor(value):
+    picture = editor_background(value)
+    if picture is None:
+        return gr.skip(), gr.skip()
+    return max(64, picture.width - picture.width % 8), max(64, picture.height - picture.height % 8)

@@ -1,0 +1,57 @@
+"""The Models panel: what is loaded where (GPU or RAM) with bytes, and buttons to preload or unload."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .runner import guard
+
+
+def _size(nbytes) -> str:
+    if nbytes is None:
+        return "no limit"
+    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**28 else f"{nbytes / 2**20:.1f} MiB"
+
+
+def report(manager) -> str:
+    status = manager.status()
+    lines = [
+        f"**Device** {status['device']} ({status['dtype']}) · weights on it {_size(status['on_device_bytes'])} of a "
+        f"budget of {_size(status['budget_bytes'])} · offload {status['offload']} · evictions {status['evictions']}",
+        f"**RAM** models {_size(sum(m['bytes'] for m in status['ram_cache']))} of {_size(status['ram_budget_bytes'])}"
+        + (" · busy generating" if status["busy"] else ""),
+        "",
+        "| model | component | where | size |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['model']} | {r['component']} | {r['where']} | {_size(r['bytes'])} |" for r in status["components"]]
+    if not status["components"]:
+        lines.append("| nothing loaded yet: models load on first use | | | |")
+    return "\n".join(lines)
+
+
+def create(studio):
+    manager = studio.manager
+    table = gr.Markdown(report(manager), elem_id="models-report")
+    with gr.Row():
+        model = gr.Dropdown(studio.info.models, value=studio.info.default_model, label="Model")
+        preload = gr.Button("Preload")
+        unload = gr.Button("Unload")
+        unload_all = gr.Button("Unload everything")
+        refresh = gr.Button("Refresh")
+
+    def do_preload(name, progress=gr.Progress()):
+        progress(0, desc=f"loading {name}")
+        manager.preload(name)
+        return report(manager)
+
+    def do_unload(name):
+        manager.unload(name)
+        return report(manager)
+
+    preload.click(guard(do_preload), model, table, api_visibility="private", concurrency_id="device")
+    unload.click(guard(do_unload), model, table, api_visibility="private", concurrency_id="device")
+    unload_all.click(guard(lambda: do_unload(None)), None, table, api_visibility="private", concurrency_id="device")
+    refresh.click(lambda: report(manager), None, table, api_visibility="private", queue=False)
+    gr.Timer(5).tick(lambda: report(manager), None, table, api_visibility="private", queue=False)
+    return table

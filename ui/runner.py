@@ -1,0 +1,158 @@
+"""Runs a request on the engine for a browser session: progress, live previews, Stop, saved outputs, errors.
+
+Every tab's handler builds a GenerationRequest and hands it to `Runner.run`, a generator that yields
+(gallery, info, status) while the engine works in a thread, so the page shows the progress bar, the
+latent preview and the ETA, and so that a Stop reaches the run through its cancel token.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines.errors import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
+from pipelines.metadata import save_png
+from pipelines.request import CancelToken, GenerationRequest
+
+log = logging.getLogger(__name__)
+HISTORY_LIMIT = 100  # pictures kept in a session's history
+
+
+@dataclass
+class Output:
+    path: str
+    infotext: str
+
+
+class Runner:
+    def __init__(self, manager, outputs_dir: str | None):
+        self.manager = manager
+        self.outputs_dir = Path(outputs_dir) if outputs_dir else None
+        self._tokens: dict[str, CancelToken] = {}  # session -> the token of its run in progress
+        self._save_failure_reported = False
+        self._scratch = Path(tempfile.mkdtemp(prefix="easel-"))  # where pictures go when outputs are off
+
+    def stop(self, request: gr.Request) -> None:
+        token = self._tokens.get(_session(request))
+        if token is not None:
+            token.cancel()
+
+    def run(self, generation: GenerationRequest, history: list | None, request: gr.Request | None,
+            progress: gr.Progress):
+        """Yield (gallery, info, status, history) updates until the run ends; raise gr.Error on failure."""
+        session = _session(request)
+        token = CancelToken()
+        self._tokens[session] = token
+        events: queue.Queue = queue.Queue()
+        outcome: dict = {}
+
+        def work():
+            try:
+                outcome["result"] = self.manager.generate(
+                    generation, on_step=lambda info: events.put(("step", info)),
+                    on_preview=lambda picture: events.put(("preview", picture)), cancel=token,
+                    on_status=lambda text: events.put(("status", text)))
+            except BaseException as error:  # noqa: BLE001 - handed to the page below, never lost
+                outcome["error"] = error
+            finally:
+                events.put(("done", None))
+
+        thread = threading.Thread(target=work, name=f"generate-{session}", daemon=True)
+        thread.start()
+        progress(0, desc="waiting for the device")
+        preview = None
+        try:
+            while True:
+                kind, value = events.get()
+                if kind == "done":
+                    break
+                if kind == "status":
+                    progress(0, desc=value)
+                elif kind == "step":
+                    progress((value.step, value.total), desc=f"step {value.step}/{value.total}, ETA {value.eta:.0f} s",
+                             unit="steps")
+                elif kind == "preview":
+                    preview = value
+                    yield [preview], gr.skip(), gr.skip(), gr.skip()
+        finally:
+            # The page was closed or Stop pressed: the run ends within a step either way.
+            if thread.is_alive():
+                token.cancel()
+            self._tokens.pop(session, None)
+        if "error" in outcome:
+            raise _user_error(outcome["error"])
+        result = outcome["result"]
+        for warning in result.warnings:
+            gr.Warning(warning)
+        outputs = [self._write(image, info, result.seeds[i]) for i, (image, info) in enumerate(zip(result.images, result.infotexts))]
+        history = ([(o.path, o.infotext) for o in outputs] + list(history or []))[:HISTORY_LIMIT]
+        status = _status_line(result, self.manager)
+        yield [(o.path, f"seed {s}") for o, s in zip(outputs, result.seeds)], result.infotexts[0], status, history
+
+    def _write(self, image, infotext: str, seed: int) -> Output:
+        """Save the picture as PNG with its parameters: to the outputs folder, else to a scratch folder."""
+        name = f"{datetime.now():%Y%m%d-%H%M%S-%f}-{seed}.png"
+        if self.outputs_dir is not None:
+            try:
+                folder = self.outputs_dir / f"{datetime.now():%Y-%m-%d}"
+                folder.mkdir(parents=True, exist_ok=True)
+                save_png(image, folder / name, infotext)
+                return Output(str(folder / name), infotext)
+            except OSError as error:
+                if not self._save_failure_reported:  # say it once, keep serving the pictures
+                    self._save_failure_reported = True
+                    gr.Warning(f"Could not save to the outputs folder ({error.strerror or error}); "
+                               "pictures are still shown here: download them from the gallery.")
+                log.warning("saving to %s failed: %s", self.outputs_dir, error)
+        save_png(image, self._scratch / name, infotext)
+        return Output(str(self._scratch / name), infotext)
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "local"
+
+
+def _user_error(error: BaseException) -> Exception:
+    """Turn an engine error into the message the user sees; anything unexpected is logged and summarised."""
+    if isinstance(error, GenerationCancelled):
+        return gr.Error("Stopped.", title="Stopped", print_exception=False)
+    if isinstance(error, InvalidRequest):
+        return gr.Error(str(error), title=f"Check {error.field}", print_exception=False)
+    if isinstance(error, (ModelLoadError, OutOfMemory)):
+        return gr.Error(str(error), title="Could not generate", print_exception=False)
+    log.error("generation failed", exc_info=error)
+    return gr.Error(f"Generation failed: {type(error).__name__}: {error}", title="Could not generate")
+
+
+def _status_line(result, manager) -> str:
+    t = result.timings
+    memory = manager.status()
+    on_device = memory["on_device_bytes"] / 2**30
+    mode = "" if result.offload_mode == "none" else f" · offload: {result.offload_mode}"
+    fallback = f" · {'; '.join(result.fallbacks)}" if result.fallbacks else ""
+    return (f"load {t['load']:.2f} s · denoise {t['denoise']:.2f} s · decode {t['decode']:.2f} s · total {t['total']:.2f} s"
+            f" · {on_device:.2f} GiB of weights on {memory['device']}{mode}{fallback}")
+
+
+def guard(function):
+    """For quick helper events: a bad value becomes a message in the page, never a stack trace."""
+
+    def wrapped(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001
+            raise _user_error(error) from None
+
+    wrapped.__name__ = function.__name__
+    wrapped.__signature__ = __import__("inspect").signature(function)
+    return wrapped
+

@@ -1,0 +1,117 @@
+"""The app's settings: command-line flags, each with an EASEL_* environment variable twin.
+
+A flag wins over its variable, a variable over the default. On Hugging Face Spaces (SPACE_ID is set)
+the defaults turn safe: no saved outputs, no user-chosen model paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.request import Limits
+from pipelines.settings import EngineSettings
+
+ON_SPACES = bool(os.environ.get("SPACE_ID"))
+DEMO_MODELS_DIR = Path(os.environ.get("EASEL_DEMO_DIR", Path.home() / ".cache" / "easel" / "tiny-models"))
+
+
+@dataclass
+class AppSettings:
+    model: str | None = None
+    models: str | None = None  # model library file
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    auth: list[tuple[str, str]] = field(default_factory=list)
+    outputs: str | None = "outputs"  # None: do not save
+    demo: bool = False
+    queue_size: int = 20
+    max_upload: str = "20mb"
+    engine: EngineSettings = field(default_factory=EngineSettings)
+
+    @property
+    def exposed(self) -> bool:
+        """Reachable by strangers: a share link, all interfaces, or a Space."""
+        return self.share or self.host not in ("127.0.0.1", "localhost", "::1") or ON_SPACES
+
+
+def _bytes(text: str) -> int:
+    """"6GB", "512mb", "2g" or a plain number of bytes."""
+    units = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "m": 2**20, "mb": 2**20, "g": 2**30, "gb": 2**30}
+    text = text.strip().lower()
+    number = text.rstrip("kmgb")
+    try:
+        return int(float(number) * units[text[len(number):]])
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write e.g. 6GB or 512MB") from None
+
+
+def _auth(text: str) -> list[tuple[str, str]]:
+    """USER:PASS, several separated by commas, or a file with one USER:PASS per line."""
+    if os.path.isfile(text):
+        text = ",".join(line.strip() for line in Path(text).read_text().splitlines() if line.strip())
+    pairs = []
+    for item in text.split(","):
+        user, sep, password = item.partition(":")
+        if not sep or not user or not password:
+            raise argparse.ArgumentTypeError("--auth takes USER:PASS (or a file of them, one per line)")
+        pairs.append((user, password))
+    return pairs
+
+
+def _flag(parser, name: str, help: str, **kwargs):
+    env = "EASEL_" + name.upper().replace("-", "_")
+    default = kwargs.pop("default", None)
+    if env in os.environ:
+        raw = os.environ[env]
+        if kwargs.get("action") == "store_true":
+            default = raw.lower() in ("1", "true", "yes", "on")
+        else:
+            default = kwargs.get("type", str)(raw)
+    parser.add_argument(f"--{name}", default=default, help=f"{help} [env {env}]", **kwargs)
+
+
+def parse(argv: list[str] | None = None) -> AppSettings:
+    parser = argparse.ArgumentParser(prog="python app.py", description="Easel: an AI image studio in your browser.")
+    _flag(parser, "model", "model to select at start (a name from the library)")
+    _flag(parser, "models", "model library file (YAML) naming your models and ControlNets")
+    _flag(parser, "host", "address to listen on; 0.0.0.0 exposes the app to your network", default="127.0.0.1")
+    _flag(parser, "port", "port to listen on", type=int, default=7860)
+    _flag(parser, "share", "create a public Gradio share link", action="store_true", default=False)
+    _flag(parser, "auth", "require a login: USER:PASS, several separated by commas, or a file of them", type=_auth)
+    _flag(parser, "offload", "how weights are placed: auto, none, model, sequential", default="auto",
+          choices=["auto", "none", "model", "sequential"])
+    _flag(parser, "vram-budget", "bytes of weights kept on the GPU, e.g. 6GB (default: free memory minus 2GB)", type=_bytes)
+    _flag(parser, "ram-budget", "bytes of models kept in RAM, e.g. 16GB (default: half the RAM)", type=_bytes)
+    _flag(parser, "outputs", "folder to save images in, or 'off'", default="off" if ON_SPACES else "outputs")
+    _flag(parser, "device", "auto, cpu, cuda, cuda:1 or mps", default="auto")
+    _flag(parser, "dtype", "auto, fp32, fp16 or bf16", default="auto")
+    _flag(parser, "demo", "use tiny offline models (made on first use); their pictures are noise", action="store_true",
+          default=False)
+    _flag(parser, "allow-pickle", "allow .ckpt/.bin/.pt checkpoints (loading them can run code)", action="store_true",
+          default=False)
+    _flag(parser, "allow-custom-models", "accept model ids and paths that are not in the library (off when exposed)",
+          action="store_true", default=False)
+    _flag(parser, "queue-size", "requests that may wait in the queue", type=int, default=20)
+    _flag(parser, "max-steps", "highest number of steps a user may ask for", type=int, default=150)
+    _flag(parser, "max-batch", "highest batch size a user may ask for", type=int, default=8)
+    _flag(parser, "max-side", "largest width or height a user may ask for", type=int, default=2048)
+    args = parser.parse_args(argv)
+
+    settings = AppSettings(
+        model=args.model, models=args.models, host=args.host, port=args.port, share=args.share,
+        auth=args.auth or [], outputs=None if args.outputs in ("off", "none", "") else args.outputs, demo=args.demo,
+        queue_size=args.queue_size,
+    )
+    settings.engine = EngineSettings(
+        device=args.device, dtype=args.dtype, offload=args.offload, vram_budget=args.vram_budget,
+        ram_budget=args.ram_budget, allow_pickle=args.allow_pickle,
+        limits=Limits(max_steps=args.max_steps, max_batch=args.max_batch, max_side=args.max_side,
+                      max_pixels=args.max_side * args.max_side),
+    )
+    # Model ids and paths typed by users are only for a studio on one's own machine.
+    settings.engine.allow_custom_models = args.allow_custom_models or not settings.exposed
+    return settings

@@ -1,0 +1,69 @@
+"""The whole page: a banner, one tab per task, the Models panel and the session history, wired together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from pipelines.metadata import parse_parameters, read_parameters
+
+from . import controlnet, history, img2img, inpaint, models, txt2img
+from .common import EngineInfo, selected_picture
+from .runner import Runner
+
+CSS_PATH = "assets/style.css"
+TAB_LABELS = {"txt2img": "Text to image", "img2img": "Image to image", "inpaint": "Inpaint", "controlnet": "ControlNet"}
+
+
+@dataclass
+class Studio:
+    """What every tab needs: the engine, the runner that serves it to sessions, facts for the widgets."""
+
+    manager: object
+    runner: Runner
+    info: EngineInfo
+    history: gr.State = None
+
+
+def build(manager, info: EngineInfo, outputs_dir: str | None) -> gr.Blocks:
+    studio = Studio(manager, Runner(manager, outputs_dir), info)
+    with gr.Blocks(title="Easel") as demo:
+        gr.Markdown("# Easel", elem_id="title")
+        if info.demo:
+            gr.Markdown("**Demo mode:** these are tiny models with random weights, made on this machine. Every tab "
+                        "works, but the pictures are noise. Start without `--demo` to use real models.",
+                        elem_id="demo-banner")
+        studio.history = gr.State([])  # per browser session: pictures and their parameters, newest first
+        with gr.Tabs() as tabs:
+            panels = {}
+            for module in (txt2img, img2img, inpaint, controlnet):
+                with gr.Tab(TAB_LABELS[module.TAB], id=module.TAB):
+                    panels[module.TAB] = module.create(studio)
+            with gr.Tab("Models", id="models"):
+                models.create(studio)
+            with gr.Tab("History", id="history"):
+                history.create(studio)
+        _wire_send_to(panels, tabs)
+    return demo
+
+
+def _wire_send_to(panels: dict, tabs: gr.Tabs) -> None:
+    """"Send to" carries the selected picture and its settings to another tab, and opens that tab."""
+    for source in panels.values():
+        for target_name, button in source.send.items():
+            target = panels[target_name]
+
+            def send(gallery, selected, *settings, _target=target_name):
+                picture = selected_picture(gallery, selected)
+                if picture is None:
+                    raise gr.Error("Generate a picture first, then send it.", title="Nothing to send")
+                values = list(settings)
+                parameters = read_parameters(picture)
+                if parameters:  # the picture's own seed, so the settings reproduce it
+                    values[8] = parse_parameters(parameters).get("seed", values[8])
+                image = {"background": picture, "layers": [], "composite": picture} if _target == "inpaint" else picture
+                return [image, *values, gr.Tabs(selected=_target)]
+
+            button.click(send, [source.gallery, source.selected, *source.settings()],
+                         [target.image, *target.settings(), tabs], api_visibility="private", queue=False)
