@@ -17,8 +17,10 @@ from dataclasses import asdict
 from typing import Callable
 
 import torch
+from PIL import Image
 
 from . import control, metadata
+from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
 from .errors import OutOfMemory
@@ -378,11 +380,17 @@ class PipelineManager:
 
         output = view(**call_arguments(request, maps, union_modes), generator=generators,
                       callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"])
+        images = output.images
+        if request.mask is not None and not request.inpaint_only_masked:
+            # Keep every pixel outside the (blurred) mask as it was: the VAE round trip would otherwise
+            # soften the whole picture, and a random or weak model would repaint it.
+            overlay = blur_mask(request.mask, request.mask_blur)
+            images = [Image.composite(image, request.image, overlay) for image in images]
         finished = time.perf_counter()
         last_step = clock["last_step"] or finished
         timings = {"denoise": round(last_step - clock["start"], 3), "decode": round(finished - last_step, 3)}
         nsfw = getattr(output, "nsfw_content_detected", None) or [False] * len(output.images)
-        return output.images, timings, nsfw
+        return images, timings, nsfw
 
     def _entry_turbo(self, name: str) -> bool:
         entry = self.library.models.get(name)

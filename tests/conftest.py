@@ -65,3 +65,20 @@ def square_mask():
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (16, 16, 48, 48))
     return mask
+
+
+@pytest.fixture(scope="session")
+def app_server(tiny_dir, tmp_path_factory):
+    """The studio on the tiny models, started like `python app.py --demo` (one per test run)."""
+    from tests.app_server import AppServer
+
+    server = AppServer(tiny_dir, tmp_path_factory.mktemp("outputs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def client(app_server):
+    from gradio_client import Client
+
+    return Client(app_server.url, verbose=False, download_files=str(app_server.log.parent / "downloads"))

@@ -149,3 +149,12 @@ def test_a_turbo_model_gets_few_steps_and_no_guidance_by_default(tiny_dir, make_
     result = manager.generate(GenerationRequest(model="tiny-turbo", prompt="a dog", seed=1, width=64, height=64))
     parsed = parse_parameters(result.infotexts[0])
     assert (parsed["steps"], parsed["cfg_scale"], parsed["sampler"]) == (4, 0.0, "Euler a")
+
+
+def test_inpainting_keeps_every_pixel_outside_the_mask(manager, photo, square_mask):
+    result = manager.generate(GenerationRequest(task="inpaint", prompt="a hat", image=photo, mask=square_mask,
+                                                mask_blur=0, steps=3, seed=3))
+    out, original = pixels(result.images[0]), pixels(photo)
+    outside = np.asarray(square_mask) == 0
+    assert np.array_equal(out[outside], original[outside])
+    assert np.abs(out[~outside] - original[~outside]).mean() > 5

@@ -6,10 +6,11 @@ widgets, the same names, the same behaviour (seed buttons, aspect presets, Stop,
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import gradio as gr
+
+from .zerogpu import on_gpu
 
 GPU_QUEUE = "device"  # every generation event shares this queue slot: one run on the device at a time
 MAX_SEED = 2**32 - 1
@@ -72,12 +73,12 @@ def settings_panel(tab: str, info: EngineInfo, prompt, negative) -> Panels:
         steps = gr.Slider(1, info.max_steps, value=info.default_steps, step=1, label="Steps")
         guidance = gr.Slider(0, 30, value=7.0, step=0.5, label="Guidance (CFG scale)")
     with gr.Row():
-        width = gr.Slider(64, info.max_side, value=info.default_size, step=8, label="Width")
+        width = gr.Slider(64, info.max_side, value=info.default_size, step=8, label="Width", elem_id=f"{tab}-width")
         height = gr.Slider(64, info.max_side, value=info.default_size, step=8, label="Height")
         aspect = gr.Dropdown(list(ASPECTS), value="1:1", label="Aspect", scale=0, min_width=90)
     with gr.Row():
         seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
-        dice = gr.Button("🎲", scale=0, min_width=40, elem_id=f"{tab}-random-seed")
+        dice = gr.Button("Random", scale=0, min_width=70, elem_id=f"{tab}-random-seed")
         batch = gr.Slider(1, info.max_batch, value=1, step=1, label="Batch size")
     aspect.change(_aspect_size, [aspect, width, height], [width, height], api_visibility="private", queue=False)
     dice.click(lambda: -1, None, seed, api_visibility="private", queue=False)
@@ -129,7 +130,7 @@ def _seed_of_selected(gallery, selected, info):
 def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.State, stop_handler) -> None:
     """Generate on click (queued on the device slot, under its API name); Stop ends the session's run."""
     event = panels.generate.click(
-        handler, own_inputs + panels.settings() + [history],
+        on_gpu(handler), own_inputs + panels.settings() + [history],
         [panels.gallery, panels.info, panels.status, history],
         api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1,
     )
@@ -137,8 +138,7 @@ def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.S
     panels.stop.click(stop_handler, None, None, api_visibility="private", queue=False, cancels=[event])
 
 
-def random_seed() -> int:
-    return random.randrange(MAX_SEED)
+EXAMPLES = "assets/examples"
 
 
 def selected_picture(gallery, selected):

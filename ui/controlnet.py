@@ -7,7 +7,7 @@ import gradio as gr
 from pipelines.catalog import CONTROL_TYPES, PASS_THROUGH
 from pipelines.request import ControlUnit, GenerationRequest
 
-from .common import output_panel, prompt_panel, settings_panel, wire
+from .common import EXAMPLES, output_panel, prompt_panel, settings_panel, wire
 from .runner import guard
 
 TAB = "controlnet"
@@ -52,11 +52,12 @@ def _unit_panel(number: int, types: list[str]):
 def create(studio):
     types = studio.manager.control_types(studio.info.default_model) if studio.info.default_model else []
 
-    def controlnet(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
-                   low_threshold, high_threshold, enable_unit_2, control_type_2, control_image_2, preprocessor_2,
-                   conditioning_scale_2, control_start_2, control_end_2, image, strength, mask, prompt,
-                   negative_prompt, model, sampler, steps, guidance_scale, width, height, seed, batch_size, history,
-                   request: gr.Request, progress=gr.Progress()):
+    def controlnet(control_type=None, control_image=None, preprocessor=None, conditioning_scale=None,
+            control_start=None, control_end=None, low_threshold=None, high_threshold=None, enable_unit_2=None,
+            control_type_2=None, control_image_2=None, preprocessor_2=None, conditioning_scale_2=None,
+            control_start_2=None, control_end_2=None, image=None, strength=None, mask=None, prompt=None,
+            negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None, width=None,
+            height=None, seed=None, batch_size=None, history=None, request: gr.Request = None, progress=gr.Progress()):
         units = [_unit(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
                        low_threshold, high_threshold)]
         if enable_unit_2:
@@ -88,6 +89,9 @@ def create(studio):
                                 value=None)
             prompt, negative = prompt_panel(TAB)
             panels = settings_panel(TAB, studio.info, prompt, negative)
+            gr.Examples([[f"{EXAMPLES}/astronaut.png", "a bronze statue of an astronaut, museum light"],
+                         [f"{EXAMPLES}/coffee.png", "a cup of tea on a wooden table, morning light"]],
+                        [unit1["control_image"], prompt])
         with gr.Column():
             output_panel(TAB, panels, ["img2img", "inpaint"])
     for unit in (unit1, unit2):

@@ -6,14 +6,15 @@ import gradio as gr
 
 from pipelines.request import GenerationRequest
 
-from .common import output_panel, prompt_panel, settings_panel, wire
+from .common import EXAMPLES, output_panel, prompt_panel, settings_panel, wire
 
 TAB = "img2img"
 
 
 def create(studio):
-    def img2img(image, strength, resize_mode, prompt, negative_prompt, model, sampler, steps, guidance_scale, width,
-                height, seed, batch_size, history, request: gr.Request, progress=gr.Progress()):
+    def img2img(image=None, strength=None, resize_mode=None, prompt=None, negative_prompt=None, model=None,
+            sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
+            history=None, request: gr.Request = None, progress=gr.Progress()):
         generation = GenerationRequest(task="img2img", image=image, strength=strength, resize_mode=resize_mode,
                                        prompt=prompt, negative_prompt=negative_prompt, model=model, sampler=sampler,
                                        steps=steps, guidance_scale=guidance_scale, width=width, height=height,
@@ -28,6 +29,8 @@ def create(studio):
                 resize_mode = gr.Radio(["resize", "crop", "fill"], value="resize", label="Fit to size by")
             prompt, negative = prompt_panel(TAB)
             panels = settings_panel(TAB, studio.info, prompt, negative)
+            gr.Examples([[f"{EXAMPLES}/cat.png", "a watercolour painting of a cat", 0.6],
+                         [f"{EXAMPLES}/coffee.png", "a cup of coffee, pencil sketch", 0.7]], [image, prompt, strength])
         with gr.Column():
             output_panel(TAB, panels, ["inpaint", "controlnet"])
     # the starting picture sets the size, as users expect

@@ -6,16 +6,17 @@ import gradio as gr
 
 from pipelines.request import GenerationRequest
 
-from .common import output_panel, prompt_panel, settings_panel, wire
+from .common import EXAMPLES, output_panel, prompt_panel, settings_panel, wire
 from .masks import editor_background, editor_mask
 
 TAB = "inpaint"
 
 
 def create(studio):
-    def inpaint(image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength, prompt,
-                negative_prompt, model, sampler, steps, guidance_scale, width, height, seed, batch_size, history,
-                request: gr.Request, progress=gr.Progress()):
+    def inpaint(image=None, mask=None, invert_mask=None, mask_blur=None, inpaint_only_masked=None,
+            only_masked_padding=None, strength=None, prompt=None, negative_prompt=None, model=None, sampler=None,
+            steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None, history=None,
+            request: gr.Request = None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
         painted = mask if mask is not None else editor_mask(image)
         generation = GenerationRequest(task="inpaint", image=editor_background(image), mask=painted,
@@ -45,6 +46,8 @@ def create(studio):
             strength = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Strength")
             prompt, negative = prompt_panel(TAB)
             panels = settings_panel(TAB, studio.info, prompt, negative)
+            gr.Examples([[f"{EXAMPLES}/astronaut.png", "a golden space helmet"],
+                         [f"{EXAMPLES}/cat.png", "a tiny red bow tie"]], [image, prompt])
         with gr.Column():
             output_panel(TAB, panels, ["img2img", "controlnet"])
     image.upload(_size_of_editor, image, [panels.width, panels.height], api_visibility="private", queue=False)

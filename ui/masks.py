@@ -27,7 +27,10 @@ def editor_background(value):
 
 
 def editor_mask(value):
-    """White where any layer has paint (alpha > 0), at the background's size; None if nothing was painted."""
+    """White where any layer has paint (alpha > 0), at the background's size; None without a picture.
+
+    With nothing painted the mask is all black, so that the engine says "nothing is painted".
+    """
     if not isinstance(value, dict):
         return None
     reference = _picture(value.get("background")) or _picture(value.get("composite"))
@@ -45,6 +48,4 @@ def editor_mask(value):
         if layer_mask.size != size:  # the browser may have scaled the layer
             layer_mask = layer_mask.resize(size, Image.Resampling.NEAREST)
         mask |= np.asarray(layer_mask) > 0
-    if not mask.any():
-        return None
     return Image.fromarray(mask.astype(np.uint8) * 255, "L")

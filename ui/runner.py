@@ -134,11 +134,12 @@ def _user_error(error: BaseException) -> Exception:
 def _status_line(result, manager) -> str:
     t = result.timings
     memory = manager.status()
-    on_device = memory["on_device_bytes"] / 2**30
+    on_device = memory["on_device_bytes"]
+    held = f"{on_device / 2**30:.2f} GiB" if on_device >= 2**28 else f"{on_device / 2**20:.1f} MiB"
     mode = "" if result.offload_mode == "none" else f" · offload: {result.offload_mode}"
     fallback = f" · {'; '.join(result.fallbacks)}" if result.fallbacks else ""
     return (f"load {t['load']:.2f} s · denoise {t['denoise']:.2f} s · decode {t['decode']:.2f} s · total {t['total']:.2f} s"
-            f" · {on_device:.2f} GiB of weights on {memory['device']}{mode}{fallback}")
+            f" · {held} of weights on {memory['device']}{mode}{fallback}")
 
 
 def guard(function):

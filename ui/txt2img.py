@@ -12,8 +12,9 @@ TAB = "txt2img"
 
 
 def create(studio):
-    def txt2img(prompt, negative_prompt, model, sampler, steps, guidance_scale, width, height, seed, batch_size,
-                history, request: gr.Request, progress=gr.Progress()):
+    def txt2img(prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
+            width=None, height=None, seed=None, batch_size=None, history=None, request: gr.Request = None,
+            progress=gr.Progress()):
         generation = GenerationRequest(task="txt2img", prompt=prompt, negative_prompt=negative_prompt, model=model,
                                        sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                        height=height, seed=seed, batch_size=batch_size)
@@ -23,6 +24,9 @@ def create(studio):
         with gr.Column():
             prompt, negative = prompt_panel(TAB)
             panels = settings_panel(TAB, studio.info, prompt, negative)
+            gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
+                         ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
+                         ["isometric cozy reading room, soft light, 3d render", ""]], [prompt, negative])
         with gr.Column():
             output_panel(TAB, panels, ["img2img", "inpaint", "controlnet"])
     wire(panels, txt2img, [], "txt2img", studio.history, studio.runner.stop)

@@ -1,0 +1,97 @@
+"""Scripts call the studio through gradio_client: four named endpoints, PNGs with parameters, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from pipelines.metadata import parse_parameters, read_parameters
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("inputs")
+    Image.fromarray(data.astronaut()).resize((64, 64)).save(folder / "photo.png")
+    layer = np.zeros((64, 64, 4), np.uint8)
+    layer[16:48, 16:48] = (255, 255, 255, 200)  # a painted square, as the browser's editor sends it
+    Image.fromarray(layer, "RGBA").save(folder / "paint.png")
+    return folder
+
+
+def parameters_of(gallery):
+    """The picture the client downloaded, and the parameters inside its PNG."""
+    path = gallery[0]["image"]
+    assert path.endswith(".png")
+    return Image.open(path), parse_parameters(read_parameters(path))
+
+
+def test_only_the_four_generation_endpoints_are_public(client):
+    assert sorted(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == [
+        "/controlnet", "/img2img", "/inpaint", "/txt2img"]
+
+
+def test_txt2img_with_only_a_prompt(client):
+    gallery, info, status = client.predict(prompt="a lighthouse", api_name="/txt2img")
+    image, parameters = parameters_of(gallery)
+    assert image.size == (64, 64)
+    assert parameters["prompt"] == "a lighthouse" and info.startswith("a lighthouse")
+    assert "denoise" in status
+
+
+def test_txt2img_with_named_settings(client):
+    gallery, _, _ = client.predict(prompt="a fox", negative_prompt="blur", seed=42, steps=3, guidance_scale=5,
+                                   sampler="Euler a", width=80, height=64, batch_size=2, api_name="/txt2img")
+    assert len(gallery) == 2
+    image, parameters = parameters_of(gallery)
+    assert image.size == (80, 64)
+    assert (parameters["seed"], parameters["steps"], parameters["sampler"], parameters["cfg_scale"]) == (42, 3, "Euler a", 5.0)
+
+
+def test_img2img(client, files):
+    gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), prompt="a painting", strength=0.5, steps=4,
+                                   seed=1, api_name="/img2img")
+    image, parameters = parameters_of(gallery)
+    assert image.size == (64, 64) and parameters["denoising_strength"] == 0.5
+
+
+def test_inpaint_with_a_painted_layer(client, files):
+    editor = {"background": handle_file(files / "photo.png"), "layers": [handle_file(files / "paint.png")],
+              "composite": None}
+    gallery, _, _ = client.predict(image=editor, prompt="a hat", steps=3, seed=1, api_name="/inpaint")
+    image, parameters = parameters_of(gallery)
+    assert image.size == (64, 64) and "Mask blur" in parameters["settings"]
+
+
+def test_inpaint_with_an_uploaded_mask(client, files):
+    Image.new("L", (64, 64), 0).save(files / "empty-mask.png")
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (0, 0, 32, 32))
+    mask.save(files / "mask.png")
+    editor = {"background": handle_file(files / "photo.png"), "layers": [], "composite": None}
+    gallery, _, _ = client.predict(image=editor, mask=handle_file(files / "mask.png"), prompt="sky", steps=3, seed=1,
+                                   api_name="/inpaint")
+    assert parameters_of(gallery)[0].size == (64, 64)
+
+
+def test_controlnet(client, files):
+    gallery, _, _ = client.predict(control_type="canny", control_image=handle_file(files / "photo.png"),
+                                   prompt="a robot", steps=3, seed=1, api_name="/controlnet")
+    _, parameters = parameters_of(gallery)
+    assert "Module: canny" in parameters["settings"]["ControlNet 0"]
+
+
+def test_a_bad_input_gets_a_clear_message_and_the_next_call_works(client, files):
+    with pytest.raises(AppError, match="width: must be a multiple of 8"):
+        client.predict(prompt="a", width=100, api_name="/txt2img")
+    with pytest.raises(AppError, match="mask: nothing is painted"):
+        editor = {"background": handle_file(files / "photo.png"), "layers": [], "composite": None}
+        client.predict(image=editor, prompt="a", api_name="/inpaint")
+    with pytest.raises(AppError, match="image: is missing"):
+        client.predict(prompt="a", api_name="/img2img")
+    gallery, _, _ = client.predict(prompt="still serving", steps=2, api_name="/txt2img")
+    assert parameters_of(gallery)[1]["prompt"] == "still serving"
