@@ -109,3 +109,12 @@ def test_the_models_panel_shows_what_is_loaded(page):
     page.get_by_text("tiny-sd15-inpaint").first.wait_for()
     assert "unet" in page.inner_text("#models-report")
     page.screenshot(path=ARTIFACTS / "05-models.png", full_page=True)
+
+
+def test_send_a_picture_and_its_settings_to_image_to_image(page):
+    page.get_by_role("tab", name="Text to image").click()
+    page.locator("#txt2img-gallery img").first.click()  # select the picture just made
+    page.click("#txt2img-send-img2img")
+    page.locator("#img2img-image img").wait_for()
+    assert page.input_value("#img2img-prompt textarea") == "a lighthouse at dusk"
+    page.screenshot(path=ARTIFACTS / "06-sent-to-img2img.png", full_page=True)

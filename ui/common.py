@@ -105,7 +105,8 @@ def output_panel(tab: str, panels: Panels, send_targets: list[str]) -> Panels:
     panels.status = gr.Markdown("", elem_id=f"{tab}-status")
     panels.selected = gr.State(0)
     with gr.Row():
-        panels.send = {target: gr.Button(f"Send to {target}", size="sm") for target in send_targets}
+        panels.send = {target: gr.Button(f"Send to {target}", size="sm", elem_id=f"{tab}-send-{target}")
+                       for target in send_targets}
     panels.gallery.select(_selected_index, None, panels.selected, api_visibility="private", queue=False)
     reuse.click(_seed_of_selected, [panels.gallery, panels.selected, panels.info], panels.seed,
                 api_visibility="private", queue=False)
