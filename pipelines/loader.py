@@ -26,7 +26,7 @@ PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl"}  # loading these runs
 SINGLE_FILE_SUFFIXES = {".safetensors", *PICKLE_SUFFIXES}
 
 # Only what a diffusers pipeline needs: skip the repos' duplicate single-file checkpoints and pickles.
-_DOWNLOAD_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors", "*.json", "*.safetensors"]
+_DOWNLOAD_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors"]
 _SKIPPED_PATTERNS = ["*.ckpt", "*.bin", "*.pt", "*.pth", "*.msgpack", "*.onnx", "*.onnx_data", "*non_ema*", "*.h5"]
 
 Progress = Callable[[str], None]  # receives a line of text such as "downloading unet: 40 %"

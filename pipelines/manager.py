@@ -14,6 +14,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -63,6 +64,7 @@ class PipelineManager:
         self._load_progress: Callable[[str], None] | None = None
         self._pinned: set[str] = set()  # cache keys of the models the current run uses
         self._depth = 0  # how deep the device lock is held by this thread
+        self._controlnet_names: list[str] = []  # the last run's ControlNets, by file or repo name
 
     # --- what the front ends ask -----------------------------------------------------------------
 
@@ -106,6 +108,7 @@ class PipelineManager:
                 load_started = time.perf_counter()
                 base = self._base(self._task_model(entry, resolved.task))
                 controlnets, union_modes = self._controlnets(resolved, facts)
+                controlnet_names = list(self._controlnet_names)
                 maps = [self._control_map(unit, resolved, seed) for unit in resolved.control_units]
                 view = self._view(base, resolved, controlnets)
                 load_seconds = time.perf_counter() - load_started
@@ -119,7 +122,7 @@ class PipelineManager:
             warnings.append("the safety checker blanked a picture it judged not safe for work")
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
-        infotexts = [self._infotext(resolved, entry, base, s, fallbacks) for s in seeds]
+        infotexts = [self._infotext(resolved, entry, base, s, fallbacks, controlnet_names) for s in seeds]
         self.last_run = {"mode": mode, "fallbacks": fallbacks, "timings": timings}
         parameters = {k: v for k, v in asdict(resolved).items() if k not in ("image", "mask", "control_units")}
         parameters.update(seed=seed, model=entry.name, family=base.family,
@@ -226,7 +229,7 @@ class PipelineManager:
 
     def _controlnets(self, request: GenerationRequest, facts: ModelFacts):
         """The ControlNet models for the request's units, checked against the base model's family."""
-        models, modes = [], []
+        models, modes, names = [], [], []
         for i, unit in enumerate(request.control_units):
             if unit.model is not None:
                 entry = self.library.controlnets.get(unit.model)
@@ -245,9 +248,11 @@ class PipelineManager:
                 )
             models.append(model)
             modes.append(entry.union_mode)
+            names.append(Path(entry.source).name)
         unions = [m is not None for m in modes]
         if any(unions) and not all(unions):
             raise InvalidRequest("control_units", "a union ControlNet cannot be combined with other ControlNets in one run")
+        self._controlnet_names = names  # for the infotext, as sd-webui-controlnet writes it
         if any(unions):
             return [models[0]], modes  # one union model serves every unit
         return models, None
@@ -399,7 +404,7 @@ class PipelineManager:
     # --- results ---------------------------------------------------------------------------------
 
     def _infotext(self, request: GenerationRequest, entry: ModelEntry, base: LoadedBase, seed: int,
-                  fallbacks: list[str]) -> str:
+                  fallbacks: list[str], controlnet_names: list[str]) -> str:
         settings = {
             "Steps": request.steps, "Sampler": request.sampler, "CFG scale": request.guidance_scale, "Seed": seed,
             "Size": f"{request.width}x{request.height}", "Model hash": base.model_hash, "Model": entry.name,
@@ -413,7 +418,7 @@ class PipelineManager:
                 settings["Masked area padding"] = request.only_masked_padding
         for i, unit in enumerate(request.control_units):
             settings[f"ControlNet {i}"] = (
-                f"Module: {unit.preprocessor}, Model: {unit.model or unit.control_type}, "
+                f"Module: {unit.preprocessor}, Model: {controlnet_names[i]}, "
                 f"Weight: {unit.conditioning_scale:g}, Guidance Start: {unit.start:g}, Guidance End: {unit.end:g}"
             )
         if fallbacks:

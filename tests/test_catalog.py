@@ -50,9 +50,9 @@ def test_a_user_library_adds_models_with_paths_relative_to_the_file(tmp_path):
 def test_a_bad_library_file_says_where_and_why(tmp_path, text, words):
     path = tmp_path / "models.yaml"
     path.write_text(text)
-    with pytest.raises(LibraryError, match=".*".join(map(__import__("re").escape, [str(path) if "YAML" in words or
-                                                                                    "mapping" in words else "", words]))):
+    with pytest.raises(LibraryError) as error:
         Library.from_file(path)
+    assert str(path) in str(error.value) and words in str(error.value)
 
 
 def test_a_missing_library_file_is_a_clear_error(tmp_path):

@@ -7,6 +7,7 @@ latent preview and the ETA, and so that a Stop reaches the run through its cance
 
 from __future__ import annotations
 
+import inspect
 import logging
 import queue
 import tempfile
@@ -154,6 +155,6 @@ def guard(function):
             raise _user_error(error) from None
 
     wrapped.__name__ = function.__name__
-    wrapped.__signature__ = __import__("inspect").signature(function)
+    wrapped.__signature__ = inspect.signature(function)  # Gradio reads parameter names from it
     return wrapped
 
