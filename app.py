@@ -14,7 +14,6 @@ log = logging.getLogger("easel")
 
 def build_app(settings: app_settings.AppSettings):
     """The engine and the page, without launching: tests and Spaces use this too."""
-    import gradio as gr
 
     from pipelines.catalog import FAMILIES, Library
     from pipelines.manager import PipelineManager

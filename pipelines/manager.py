@@ -64,7 +64,6 @@ class PipelineManager:
         self._load_progress: Callable[[str], None] | None = None
         self._pinned: set[str] = set()  # cache keys of the models the current run uses
         self._depth = 0  # how deep the device lock is held by this thread
-        self._controlnet_names: list[str] = []  # the last run's ControlNets, by file or repo name
 
     # --- what the front ends ask -----------------------------------------------------------------
 
@@ -107,8 +106,7 @@ class PipelineManager:
                 cancel.raise_if_cancelled()
                 load_started = time.perf_counter()
                 base = self._base(self._task_model(entry, resolved.task))
-                controlnets, union_modes = self._controlnets(resolved, facts)
-                controlnet_names = list(self._controlnet_names)
+                controlnets, union_modes, controlnet_names = self._controlnets(resolved, facts)
                 maps = [self._control_map(unit, resolved, seed) for unit in resolved.control_units]
                 view = self._view(base, resolved, controlnets)
                 load_seconds = time.perf_counter() - load_started
@@ -228,7 +226,8 @@ class PipelineManager:
         return cached
 
     def _controlnets(self, request: GenerationRequest, facts: ModelFacts):
-        """The ControlNet models for the request's units, checked against the base model's family."""
+        """The ControlNet models for the request's units (checked against the base model's family), their union
+        mode numbers (None unless a union model), and their names for the infotext."""
         models, modes, names = [], [], []
         for i, unit in enumerate(request.control_units):
             if unit.model is not None:
@@ -252,10 +251,9 @@ class PipelineManager:
         unions = [m is not None for m in modes]
         if any(unions) and not all(unions):
             raise InvalidRequest("control_units", "a union ControlNet cannot be combined with other ControlNets in one run")
-        self._controlnet_names = names  # for the infotext, as sd-webui-controlnet writes it
         if any(unions):
-            return [models[0]], modes  # one union model serves every unit
-        return models, None
+            return [models[0]], modes, names  # one union model serves every unit
+        return models, None, names
 
     def _preprocessor(self, preprocessor_id: str) -> control.Preprocessor:
         key = f"preprocessor:{preprocessor_id}"

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from pipelines.metadata import parse_parameters, read_parameters
+
 from .zerogpu import on_gpu
 
 GPU_QUEUE = "device"  # every generation event shares this queue slot: one run on the device at a time
@@ -118,14 +120,30 @@ def _selected_index(event: gr.SelectData) -> int:
 
 
 def _seed_of_selected(gallery, selected, info):
-    from pipelines.metadata import parse_parameters, read_parameters
+    picture = selected_picture(gallery, selected)
+    seed = seed_of(picture) if picture is not None else None
+    if seed is None and info:
+        seed = parse_parameters(info).get("seed")
+    return -1 if seed is None else seed
 
-    if gallery:
-        item = gallery[min(selected or 0, len(gallery) - 1)]
-        parameters = read_parameters(item[0] if isinstance(item, (list, tuple)) else item)
-        if parameters:
-            return parse_parameters(parameters).get("seed", -1)
-    return parse_parameters(info).get("seed", -1) if info else -1
+
+def seed_of(picture) -> int | None:
+    """The seed written in a picture's parameters, if it has any."""
+    parameters = read_parameters(picture)
+    return parse_parameters(parameters).get("seed") if parameters else None
+
+
+def size_of(picture):
+    """Width and height sliders' values for a picture: its size, down to multiples of 8."""
+    if picture is None:
+        return gr.skip(), gr.skip()
+    return max(64, picture.width - picture.width % 8), max(64, picture.height - picture.height % 8)
+
+
+def format_bytes(nbytes: int | None) -> str:
+    if nbytes is None:
+        return "no limit"
+    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**28 else f"{nbytes / 2**20:.1f} MiB"
 
 
 def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.State, stop_handler) -> None:

@@ -6,7 +6,7 @@ import gradio as gr
 
 from pipelines.request import GenerationRequest
 
-from .common import EXAMPLES, output_panel, prompt_panel, settings_panel, wire
+from .common import EXAMPLES, output_panel, size_of, prompt_panel, settings_panel, wire
 
 TAB = "img2img"
 
@@ -34,13 +34,7 @@ def create(studio):
         with gr.Column():
             output_panel(TAB, panels, ["inpaint", "controlnet"])
     # the starting picture sets the size, as users expect
-    image.upload(_size_of, image, [panels.width, panels.height], api_visibility="private", queue=False)
+    image.upload(size_of, image, [panels.width, panels.height], api_visibility="private", queue=False)
     wire(panels, img2img, [image, strength, resize_mode], "img2img", studio.history, studio.runner.stop)
     panels.image = image
     return panels
-
-
-def _size_of(picture):
-    if picture is None:
-        return gr.skip(), gr.skip()
-    return max(64, picture.width - picture.width % 8), max(64, picture.height - picture.height % 8)

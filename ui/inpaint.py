@@ -6,7 +6,7 @@ import gradio as gr
 
 from pipelines.request import GenerationRequest
 
-from .common import EXAMPLES, output_panel, prompt_panel, settings_panel, wire
+from .common import EXAMPLES, output_panel, size_of, prompt_panel, settings_panel, wire
 from .masks import editor_background, editor_mask
 
 TAB = "inpaint"
@@ -50,15 +50,8 @@ def create(studio):
                          [f"{EXAMPLES}/cat.png", "a tiny red bow tie"]], [image, prompt])
         with gr.Column():
             output_panel(TAB, panels, ["img2img", "controlnet"])
-    image.upload(_size_of_editor, image, [panels.width, panels.height], api_visibility="private", queue=False)
+    image.upload(lambda value: size_of(editor_background(value)), image, [panels.width, panels.height], api_visibility="private", queue=False)
     wire(panels, inpaint, [image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength],
          "inpaint", studio.history, studio.runner.stop)
     panels.image = image
     return panels
-
-
-def _size_of_editor(value):
-    picture = editor_background(value)
-    if picture is None:
-        return gr.skip(), gr.skip()
-    return max(64, picture.width - picture.width % 8), max(64, picture.height - picture.height % 8)

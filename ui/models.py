@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
+from .common import format_bytes as _size
 from .runner import guard
 
 
-def _size(nbytes) -> str:
-    if nbytes is None:
-        return "no limit"
-    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**28 else f"{nbytes / 2**20:.1f} MiB"
 
 
 def report(manager) -> str:

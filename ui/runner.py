@@ -22,6 +22,8 @@ from pipelines.errors import GenerationCancelled, InvalidRequest, ModelLoadError
 from pipelines.metadata import save_png
 from pipelines.request import CancelToken, GenerationRequest
 
+from .common import format_bytes
+
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # pictures kept in a session's history
 
@@ -135,12 +137,10 @@ def _user_error(error: BaseException) -> Exception:
 def _status_line(result, manager) -> str:
     t = result.timings
     memory = manager.status()
-    on_device = memory["on_device_bytes"]
-    held = f"{on_device / 2**30:.2f} GiB" if on_device >= 2**28 else f"{on_device / 2**20:.1f} MiB"
     mode = "" if result.offload_mode == "none" else f" · offload: {result.offload_mode}"
     fallback = f" · {'; '.join(result.fallbacks)}" if result.fallbacks else ""
     return (f"load {t['load']:.2f} s · denoise {t['denoise']:.2f} s · decode {t['decode']:.2f} s · total {t['total']:.2f} s"
-            f" · {held} of weights on {memory['device']}{mode}{fallback}")
+            f" · {format_bytes(memory['on_device_bytes'])} of weights on {memory['device']}{mode}{fallback}")
 
 
 def guard(function):

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from pipelines.metadata import parse_parameters, read_parameters
-
 from . import controlnet, history, img2img, inpaint, models, txt2img
-from .common import EngineInfo, selected_picture
+from .common import EngineInfo, seed_of, selected_picture
 from .runner import Runner
 
 CSS_PATH = "assets/style.css"
@@ -59,9 +57,9 @@ def _wire_send_to(panels: dict, tabs: gr.Tabs) -> None:
                 if picture is None:
                     raise gr.Error("Generate a picture first, then send it.", title="Nothing to send")
                 values = list(settings)
-                parameters = read_parameters(picture)
-                if parameters:  # the picture's own seed, so the settings reproduce it
-                    values[8] = parse_parameters(parameters).get("seed", values[8])
+                seed = seed_of(picture)
+                if seed is not None:  # the picture's own seed, so the settings reproduce it
+                    values[8] = seed
                 image = {"background": picture, "layers": [], "composite": picture} if _target == "inpaint" else picture
                 return [image, *values, gr.Tabs(selected=_target)]
 
