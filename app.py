@@ -43,10 +43,11 @@ def build_app(settings: app_settings.AppSettings):
 
 
 def launch_options(settings: app_settings.AppSettings) -> dict:
-    allowed = [os.path.abspath(settings.outputs)] if settings.outputs else []
+    # No allowed_paths: over HTTP only Gradio's own cache (uploads, and the pictures handed to the page)
+    # is served, never the outputs folder, the models or the source.
     return dict(
         server_name=settings.host, server_port=settings.port, share=settings.share,
-        auth=settings.auth or None, allowed_paths=allowed, max_file_size=settings.max_upload,
+        auth=settings.auth or None, max_file_size=settings.max_upload,
         css_paths=["assets/style.css"], footer_links=["api", "gradio"], show_error=False,
     )
 

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 import gradio as gr
 
 from pipelines.metadata import parse_parameters, read_parameters
+from pipelines.request import Limits, load_picture
 
+from .errors import guard
+from .uploads import uploaded
 from .zerogpu import on_gpu
 
 GPU_QUEUE = "device"  # every generation event shares this queue slot: one run on the device at a time
@@ -133,10 +136,11 @@ def seed_of(picture) -> int | None:
     return parse_parameters(parameters).get("seed") if parameters else None
 
 
-def size_of(picture):
-    """Width and height sliders' values for a picture: its size, down to multiples of 8."""
-    if picture is None:
+def size_of(payload):
+    """Width and height sliders' values for an uploaded picture: its size, down to multiples of 8."""
+    if payload is None:
         return gr.skip(), gr.skip()
+    picture = load_picture("image", uploaded(payload, "image"), Limits())
     return max(64, picture.width - picture.width % 8), max(64, picture.height - picture.height % 8)
 
 
@@ -148,10 +152,12 @@ def format_bytes(nbytes: int | None) -> str:
 
 def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.State, stop_handler) -> None:
     """Generate on click (queued on the device slot, under its API name); Stop ends the session's run."""
+    # preprocess=False: raw values reach the handler, so the engine's validation is the one judge of them
+    # (see uploads.py); Gradio still refuses file paths that were not uploaded through it.
     event = panels.generate.click(
-        on_gpu(handler), own_inputs + panels.settings() + [history],
+        on_gpu(guard(handler)), own_inputs + panels.settings() + [history],
         [panels.gallery, panels.info, panels.status, history],
-        api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1,
+        api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1, preprocess=False,
     )
     # Stop sets the run's cancel token (it ends within a step) and drops the page's wait on the queue.
     panels.stop.click(stop_handler, None, None, api_visibility="private", queue=False, cancels=[event])

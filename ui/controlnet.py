@@ -8,7 +8,8 @@ from pipelines.catalog import CONTROL_TYPES, PASS_THROUGH
 from pipelines.request import ControlUnit, GenerationRequest
 
 from .common import EXAMPLES, output_panel, prompt_panel, settings_panel, wire
-from .runner import guard
+from .errors import guard
+from .uploads import uploaded
 
 TAB = "controlnet"
 
@@ -20,7 +21,7 @@ def preprocessor_choices(control_type: str | None) -> list[str]:
 
 
 def _unit(control_type, control_image, preprocessor, conditioning_scale, start, end, low, high):
-    return ControlUnit(control_type, image=control_image, preprocessor=preprocessor, conditioning_scale=conditioning_scale,
+    return ControlUnit(control_type, image=uploaded(control_image, "control_image"), preprocessor=preprocessor, conditioning_scale=conditioning_scale,
                        start=start, end=end, preprocessor_params={"low_threshold": low, "high_threshold": high})
 
 
@@ -63,8 +64,8 @@ def create(studio):
         if enable_unit_2:
             units.append(_unit(control_type_2, control_image_2, preprocessor_2, conditioning_scale_2, control_start_2,
                                control_end_2, low_threshold, high_threshold))
-        generation = GenerationRequest(task="controlnet", control_units=units, image=image, strength=strength,
-                                       mask=mask, prompt=prompt, negative_prompt=negative_prompt, model=model,
+        generation = GenerationRequest(task="controlnet", control_units=units, image=uploaded(image, "image"),
+                                       strength=strength, mask=uploaded(mask, "mask"), prompt=prompt, negative_prompt=negative_prompt, model=model,
                                        sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                        height=height, seed=seed, batch_size=batch_size)
         yield from studio.runner.run(generation, history, request, progress)
@@ -97,7 +98,7 @@ def create(studio):
     for unit in (unit1, unit2):
         unit["preview"].click(guard(preview_map), [unit["control_type"], unit["control_image"], unit["preprocessor"],
                                                    unit["low"], unit["high"], panels.model, panels.width, panels.height],
-                              unit["control_map"], api_visibility="private", concurrency_id="device")
+                              unit["control_map"], api_visibility="private", concurrency_id="device", preprocess=False)
     # only the types that fit the chosen model's family are offered
     panels.model.change(guard(lambda model: [gr.update(choices=studio.manager.control_types(model))] * 2),
                         panels.model, [unit1["control_type"], unit2["control_type"]], api_visibility="private")

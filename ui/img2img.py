@@ -7,6 +7,8 @@ import gradio as gr
 from pipelines.request import GenerationRequest
 
 from .common import EXAMPLES, output_panel, size_of, prompt_panel, settings_panel, wire
+from .errors import guard
+from .uploads import uploaded
 
 TAB = "img2img"
 
@@ -15,7 +17,7 @@ def create(studio):
     def img2img(image=None, strength=None, resize_mode=None, prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             history=None, request: gr.Request = None, progress=gr.Progress()):
-        generation = GenerationRequest(task="img2img", image=image, strength=strength, resize_mode=resize_mode,
+        generation = GenerationRequest(task="img2img", image=uploaded(image, "image"), strength=strength, resize_mode=resize_mode,
                                        prompt=prompt, negative_prompt=negative_prompt, model=model, sampler=sampler,
                                        steps=steps, guidance_scale=guidance_scale, width=width, height=height,
                                        seed=seed, batch_size=batch_size)
@@ -34,7 +36,8 @@ def create(studio):
         with gr.Column():
             output_panel(TAB, panels, ["inpaint", "controlnet"])
     # the starting picture sets the size, as users expect
-    image.upload(size_of, image, [panels.width, panels.height], api_visibility="private", queue=False)
+    image.upload(guard(size_of), image, [panels.width, panels.height], api_visibility="private", queue=False,
+                 preprocess=False)
     wire(panels, img2img, [image, strength, resize_mode], "img2img", studio.history, studio.runner.stop)
     panels.image = image
     return panels

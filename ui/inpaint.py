@@ -8,6 +8,8 @@ from pipelines.request import GenerationRequest
 
 from .common import EXAMPLES, output_panel, size_of, prompt_panel, settings_panel, wire
 from .masks import editor_background, editor_mask
+from .errors import guard
+from .uploads import uploaded
 
 TAB = "inpaint"
 
@@ -18,7 +20,7 @@ def create(studio):
             steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None, history=None,
             request: gr.Request = None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
-        painted = mask if mask is not None else editor_mask(image)
+        painted = uploaded(mask, "mask") if mask is not None else editor_mask(image, studio.manager.settings.limits)
         generation = GenerationRequest(task="inpaint", image=editor_background(image), mask=painted,
                                        invert_mask=invert_mask, mask_blur=mask_blur,
                                        inpaint_only_masked=inpaint_only_masked, only_masked_padding=only_masked_padding,
@@ -50,7 +52,8 @@ def create(studio):
                          [f"{EXAMPLES}/cat.png", "a tiny red bow tie"]], [image, prompt])
         with gr.Column():
             output_panel(TAB, panels, ["img2img", "controlnet"])
-    image.upload(lambda value: size_of(editor_background(value)), image, [panels.width, panels.height], api_visibility="private", queue=False)
+    image.upload(guard(lambda value: size_of(editor_background(value))), image, [panels.width, panels.height],
+                 api_visibility="private", queue=False, preprocess=False)
     wire(panels, inpaint, [image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength],
          "inpaint", studio.history, studio.runner.stop)
     panels.image = image

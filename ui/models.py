@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .common import format_bytes as _size
-from .runner import guard
+from .errors import guard
 
 
 

@@ -7,25 +7,27 @@ latent preview and the ETA, and so that a Stop reaches the run through its cance
 
 from __future__ import annotations
 
-import inspect
 import logging
 import queue
+import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import gradio as gr
 
-from pipelines.errors import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
 from pipelines.metadata import save_png
 from pipelines.request import CancelToken, GenerationRequest
 
 from .common import format_bytes
+from .errors import user_error
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # pictures kept in a session's history
+UPDATE_PERIOD = 0.5  # seconds between live updates (preview, or an empty one) while a run goes on
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Runner:
         thread = threading.Thread(target=work, name=f"generate-{session}", daemon=True)
         thread.start()
         progress(0, desc="waiting for the device")
-        preview = None
+        preview, shown, last_update = None, None, time.monotonic()
         try:
             while True:
                 kind, value = events.get()
@@ -83,14 +85,21 @@ class Runner:
                              unit="steps")
                 elif kind == "preview":
                     preview = value
-                    yield [preview], gr.skip(), gr.skip(), gr.skip()
+                # An update every UPDATE_PERIOD, not every step: each one is a PNG sent to the page. The
+                # updates also matter when there is nothing new: Gradio notices a vanished client only
+                # when we yield, and then closes this generator, which stops the run (below).
+                if kind in ("step", "preview") and time.monotonic() - last_update >= UPDATE_PERIOD:
+                    last_update = time.monotonic()
+                    update = [preview] if preview is not shown else gr.skip()
+                    shown = preview
+                    yield update, gr.skip(), gr.skip(), gr.skip()
         finally:
             # The page was closed or Stop pressed: the run ends within a step either way.
             if thread.is_alive():
                 token.cancel()
             self._tokens.pop(session, None)
         if "error" in outcome:
-            raise _user_error(outcome["error"])
+            raise user_error(outcome["error"])
         result = outcome["result"]
         for warning in result.warnings:
             gr.Warning(warning)
@@ -100,38 +109,30 @@ class Runner:
         yield [(o.path, f"seed {s}") for o, s in zip(outputs, result.seeds)], result.infotexts[0], status, history
 
     def _write(self, image, infotext: str, seed: int) -> Output:
-        """Save the picture as PNG with its parameters: to the outputs folder, else to a scratch folder."""
+        """Save the picture as PNG with its parameters, and keep a copy in the outputs folder.
+
+        The page gets the scratch copy: the outputs folder is never served over HTTP, so a stranger on a
+        shared link cannot fetch other users' pictures by guessing names there.
+        """
         name = f"{datetime.now():%Y%m%d-%H%M%S-%f}-{seed}.png"
+        path = self._scratch / name
+        save_png(image, path, infotext)
         if self.outputs_dir is not None:
             try:
                 folder = self.outputs_dir / f"{datetime.now():%Y-%m-%d}"
                 folder.mkdir(parents=True, exist_ok=True)
-                save_png(image, folder / name, infotext)
-                return Output(str(folder / name), infotext)
+                shutil.copyfile(path, folder / name)
             except OSError as error:
                 if not self._save_failure_reported:  # say it once, keep serving the pictures
                     self._save_failure_reported = True
                     gr.Warning(f"Could not save to the outputs folder ({error.strerror or error}); "
                                "pictures are still shown here: download them from the gallery.")
-                log.warning("saving to %s failed: %s", self.outputs_dir, error)
-        save_png(image, self._scratch / name, infotext)
-        return Output(str(self._scratch / name), infotext)
+                log.warning("saving to %s failed: %s", self.outputs_dir, error.strerror or type(error).__name__)
+        return Output(str(path), infotext)
 
 
 def _session(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "local"
-
-
-def _user_error(error: BaseException) -> Exception:
-    """Turn an engine error into the message the user sees; anything unexpected is logged and summarised."""
-    if isinstance(error, GenerationCancelled):
-        return gr.Error("Stopped.", title="Stopped", print_exception=False)
-    if isinstance(error, InvalidRequest):
-        return gr.Error(str(error), title=f"Check {error.field}", print_exception=False)
-    if isinstance(error, (ModelLoadError, OutOfMemory)):
-        return gr.Error(str(error), title="Could not generate", print_exception=False)
-    log.error("generation failed", exc_info=error)
-    return gr.Error(f"Generation failed: {type(error).__name__}: {error}", title="Could not generate")
 
 
 def _status_line(result, manager) -> str:
@@ -141,20 +142,3 @@ def _status_line(result, manager) -> str:
     fallback = f" · {'; '.join(result.fallbacks)}" if result.fallbacks else ""
     return (f"load {t['load']:.2f} s · denoise {t['denoise']:.2f} s · decode {t['decode']:.2f} s · total {t['total']:.2f} s"
             f" · {format_bytes(memory['on_device_bytes'])} of weights on {memory['device']}{mode}{fallback}")
-
-
-def guard(function):
-    """For quick helper events: a bad value becomes a message in the page, never a stack trace."""
-
-    def wrapped(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Exception as error:  # noqa: BLE001
-            raise _user_error(error) from None
-
-    wrapped.__name__ = function.__name__
-    wrapped.__signature__ = inspect.signature(function)  # Gradio reads parameter names from it
-    return wrapped
-
