@@ -216,7 +216,8 @@ def _open_picture(name: str, value: Any, limits: Limits) -> Image.Image:
     except InvalidRequest:
         raise
     except Image.DecompressionBombError:
-        raise InvalidRequest(name, "is too large to decode safely (decompression bomb)") from None
+        raise InvalidRequest(name, f"is too large to decode safely (a decompression bomb?); pictures over "
+                                   f"{limits.max_input_pixels:,} pixels are refused") from None
     except UnidentifiedImageError:
         raise InvalidRequest(name, "is not a picture Easel can read (PNG, JPEG, WebP, ...)") from None
     except (OSError, ValueError, SyntaxError) as error:
@@ -304,6 +305,9 @@ def _resolve_size(resolved: GenerationRequest, init_image, facts: ModelFacts, li
             if init_image is not None:  # keep the picture's own size, within the limits
                 side = init_image.width if name == "width" else init_image.height
                 value = _round_down_to_8(min(side, limits.max_side))
+                if value < 64:
+                    raise InvalidRequest(name, f"the picture is {init_image.width}x{init_image.height}, under 64 "
+                                               f"pixels in {name}: set the width and height to generate at")
             else:
                 value = facts.default_size
         value = _number(name, value, integer=True, low=64, high=limits.max_side)

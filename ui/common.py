@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from pipelines.metadata import parse_parameters, read_parameters
-from pipelines.request import Limits, load_picture
+from pipelines.request import GenerationRequest, Limits, load_picture
 
 from .errors import guard
 from .uploads import uploaded
@@ -128,6 +128,12 @@ def _seed_of_selected(gallery, selected, info):
     if seed is None and info:
         seed = parse_parameters(info).get("seed")
     return -1 if seed is None else seed
+
+
+def make_request(**values) -> GenerationRequest:
+    """A request from a handler's values. A value left out (None) takes the engine's default, as it does
+    for an API caller who omits it; every other value goes to the engine's validation as it came."""
+    return GenerationRequest(**{name: value for name, value in values.items() if value is not None})
 
 
 def seed_of(picture) -> int | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.catalog import CONTROL_TYPES, PASS_THROUGH
-from pipelines.request import ControlUnit, GenerationRequest
+from pipelines.request import ControlUnit
 
-from .common import EXAMPLES, output_panel, prompt_panel, settings_panel, wire
+from .common import make_request, EXAMPLES, output_panel, prompt_panel, settings_panel, wire
 from .errors import guard
 from .uploads import uploaded
 
@@ -21,8 +21,11 @@ def preprocessor_choices(control_type: str | None) -> list[str]:
 
 
 def _unit(control_type, control_image, preprocessor, conditioning_scale, start, end, low, high):
-    return ControlUnit(control_type, image=uploaded(control_image, "control_image"), preprocessor=preprocessor, conditioning_scale=conditioning_scale,
-                       start=start, end=end, preprocessor_params={"low_threshold": low, "high_threshold": high})
+    values = dict(image=uploaded(control_image, "control_image"), preprocessor=preprocessor,
+                  conditioning_scale=conditioning_scale, start=start, end=end)
+    thresholds = {"low_threshold": low, "high_threshold": high}
+    return ControlUnit(control_type, **{k: v for k, v in values.items() if v is not None},  # None: the default
+                       preprocessor_params={k: v for k, v in thresholds.items() if v is not None})
 
 
 def _unit_panel(number: int, types: list[str]):
@@ -64,7 +67,7 @@ def create(studio):
         if enable_unit_2:
             units.append(_unit(control_type_2, control_image_2, preprocessor_2, conditioning_scale_2, control_start_2,
                                control_end_2, low_threshold, high_threshold))
-        generation = GenerationRequest(task="controlnet", control_units=units, image=uploaded(image, "image"),
+        generation = make_request(task="controlnet", control_units=units, image=uploaded(image, "image"),
                                        strength=strength, mask=uploaded(mask, "mask"), prompt=prompt, negative_prompt=negative_prompt, model=model,
                                        sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                        height=height, seed=seed, batch_size=batch_size)
@@ -72,7 +75,7 @@ def create(studio):
 
     def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):
         unit = _unit(control_type, control_image, preprocessor, 1.0, 0.0, 1.0, low, high)
-        maps = studio.manager.preprocess(GenerationRequest(task="controlnet", control_units=[unit], model=model,
+        maps = studio.manager.preprocess(make_request(task="controlnet", control_units=[unit], model=model,
                                                            width=width, height=height, seed=0))
         return maps[0]
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from pipelines.request import GenerationRequest
-
-from .common import EXAMPLES, output_panel, size_of, prompt_panel, settings_panel, wire
+from .common import make_request, EXAMPLES, output_panel, size_of, prompt_panel, settings_panel, wire
 from .masks import editor_background, editor_mask
 from .errors import guard
 from .uploads import uploaded
@@ -21,7 +19,7 @@ def create(studio):
             request: gr.Request = None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
         painted = uploaded(mask, "mask") if mask is not None else editor_mask(image, studio.manager.settings.limits)
-        generation = GenerationRequest(task="inpaint", image=editor_background(image), mask=painted,
+        generation = make_request(task="inpaint", image=editor_background(image), mask=painted,
                                        invert_mask=invert_mask, mask_blur=mask_blur,
                                        inpaint_only_masked=inpaint_only_masked, only_masked_padding=only_masked_padding,
                                        strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from pipelines.request import GenerationRequest
-
-from .common import output_panel, prompt_panel, settings_panel, wire
+from .common import make_request, output_panel, prompt_panel, settings_panel, wire
 
 TAB = "txt2img"
 
@@ -15,7 +13,7 @@ def create(studio):
     def txt2img(prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
             width=None, height=None, seed=None, batch_size=None, history=None, request: gr.Request = None,
             progress=gr.Progress()):
-        generation = GenerationRequest(task="txt2img", prompt=prompt, negative_prompt=negative_prompt, model=model,
+        generation = make_request(task="txt2img", prompt=prompt, negative_prompt=negative_prompt, model=model,
                                        sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                        height=height, seed=seed, batch_size=batch_size)
         yield from studio.runner.run(generation, history, request, progress)
