@@ -48,12 +48,16 @@ def test_stop_from_another_session_does_not_stop_mine_but_my_stop_does(manager):
     assert str(outcome["error"].message) == "Stopped."
 
 
-def test_an_unwritable_outputs_folder_still_returns_the_pictures(manager, tmp_path):
+def test_an_unwritable_outputs_folder_still_returns_the_pictures_and_says_so_once(manager, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the outputs folder should be")
     runner = Runner(manager, outputs_dir=str(blocker))
-    with pytest.warns(UserWarning, match="Could not save to the outputs folder"):
-        gallery, info, status, history = last(runner.run(GenerationRequest(prompt="a", steps=2, seed=1), [], None,
-                                                         no_progress))
-    path = gallery[0][0]
-    assert read_parameters(path) == info and history[0] == (path, info)
+    with pytest.warns(UserWarning) as warned:
+        for seed in (1, 2):
+            gallery, info, status, history = last(runner.run(GenerationRequest(prompt="a", steps=2, seed=seed), [],
+                                                             None, no_progress))
+            path = gallery[0][0]
+            assert read_parameters(path) == info and history[0] == (path, info)
+    assert [str(w.message) for w in warned if "outputs folder" in str(w.message)] == [
+        "Could not save to the outputs folder (Not a directory); pictures are still shown here: download them from "
+        "the gallery."]

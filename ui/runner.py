@@ -27,7 +27,8 @@ from .errors import user_error
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # pictures kept in a session's history
-UPDATE_PERIOD = 0.5  # seconds between live updates (preview, or an empty one) while a run goes on
+YIELD_PERIOD = 0.25  # seconds between updates to the page while a run goes on
+PREVIEW_PERIOD = 0.5  # seconds between live previews sent to the page
 
 
 @dataclass
@@ -72,7 +73,8 @@ class Runner:
         thread = threading.Thread(target=work, name=f"generate-{session}", daemon=True)
         thread.start()
         progress(0, desc="waiting for the device")
-        preview, shown, last_update = None, None, time.monotonic()
+        preview, shown = None, None
+        last_preview = last_yield = time.monotonic()
         try:
             while True:
                 kind, value = events.get()
@@ -85,14 +87,16 @@ class Runner:
                              unit="steps")
                 elif kind == "preview":
                     preview = value
-                # An update every UPDATE_PERIOD, not every step: each one is a PNG sent to the page. The
-                # updates also matter when there is nothing new: Gradio notices a vanished client only
-                # when we yield, and then closes this generator, which stops the run (below).
-                if kind in ("step", "preview") and time.monotonic() - last_update >= UPDATE_PERIOD:
-                    last_update = time.monotonic()
-                    update = [preview] if preview is not shown else gr.skip()
-                    shown = preview
-                    yield update, gr.skip(), gr.skip(), gr.skip()
+                if kind != "step" or time.monotonic() - last_yield < YIELD_PERIOD:
+                    continue
+                # Yield often, even with nothing new: only at a yield does Gradio notice a client that left
+                # or cancelled, and close this generator, which stops the run (below). Not at every step:
+                # each yield costs the page a message, and a preview costs a PNG.
+                update = gr.skip()
+                if preview is not shown and time.monotonic() - last_preview >= PREVIEW_PERIOD:
+                    update, shown, last_preview = [preview], preview, time.monotonic()
+                last_yield = time.monotonic()
+                yield update, gr.skip(), gr.skip(), gr.skip()
         finally:
             # The page was closed or Stop pressed: the run ends within a step either way.
             if thread.is_alive():
