@@ -6,7 +6,10 @@ import logging
 import os
 import sys
 
+from starlette.middleware import Middleware
+
 from ui import settings as app_settings
+from ui.access import LoginRequired
 from ui.common import EngineInfo
 
 log = logging.getLogger("easel")
@@ -49,6 +52,7 @@ def launch_options(settings: app_settings.AppSettings) -> dict:
         server_name=settings.host, server_port=settings.port, share=settings.share,
         auth=settings.auth or None, max_file_size=settings.max_upload,
         css_paths=["assets/style.css"], footer_links=["api", "gradio"], show_error=False,
+        app_kwargs={"middleware": [Middleware(LoginRequired)]} if settings.auth else None,
     )
 
 
