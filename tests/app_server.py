@@ -24,6 +24,7 @@ class AppServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = outputs.parent / f"app-{self.port}.log"
+        self.outputs = outputs
         env = dict(os.environ, EASEL_DEMO_DIR=str(tiny_dir), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
                    EASEL_DEVICE=os.environ.get("EASEL_TEST_DEVICE", "cpu"))
         command = [sys.executable, "app.py", "--demo", "--port", str(self.port), "--outputs", str(outputs), *extra]

@@ -50,6 +50,21 @@ def wait_for_parameters(page, tab: str, words: str) -> str:
     return page.input_value(f"#{tab}-info textarea")
 
 
+def upload(page, selector: str, path, done_js: str, tries: int = 4) -> None:
+    """Upload into a component of a tab just opened; until the tab has mounted, a file set on its input
+    is dropped silently, so set it again until the page shows the upload's effect (`done_js`)."""
+    page.locator(selector).wait_for(state="visible")
+    for _ in range(tries):
+        page.locator(f"{selector} input[type=file]").set_input_files([])  # so that setting it again is a change
+        page.locator(f"{selector} input[type=file]").set_input_files(path)
+        try:
+            page.wait_for_function(f"() => {done_js}", timeout=5000)
+            return
+        except Exception:  # noqa: BLE001 - not mounted yet: try again
+            continue
+    raise AssertionError(f"uploading into {selector} had no effect")
+
+
 def test_type_a_prompt_and_generate(page):
     page.fill("#txt2img-prompt textarea", "a lighthouse at dusk")
     page.click("#txt2img-generate")
@@ -62,10 +77,9 @@ def test_type_a_prompt_and_generate(page):
 
 def test_paint_a_mask_and_inpaint(page, photo):
     page.get_by_role("tab", name="Inpaint").click()
-    page.locator("#inpaint-editor input[type=file]").set_input_files(photo)
+    upload(page, "#inpaint-editor", photo, "document.querySelector('#inpaint-width input[type=number]').value === '128'")
     canvas = page.locator("#inpaint-editor canvas").last
     canvas.wait_for()
-    page.wait_for_function("() => document.querySelector('#inpaint-width input[type=number]').value === '128'")
     box = canvas.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x - 30, y - 10)  # a brush stroke across the middle of the picture
@@ -92,8 +106,7 @@ def test_inpaint_with_nothing_painted_shows_a_message_naming_the_mask(page, phot
 
 def test_preview_a_controlnet_map_then_generate(page, photo):
     page.get_by_role("tab", name="ControlNet").click()
-    page.locator("#controlnet-image input[type=file]").set_input_files(photo)
-    page.wait_for_timeout(500)
+    upload(page, "#controlnet-image", photo, "document.querySelector('#controlnet-image img') !== null")
     page.click("#controlnet-preview")
     page.locator("#controlnet-map img").wait_for()
     page.fill("#controlnet-prompt textarea", "a robot")
@@ -118,3 +131,42 @@ def test_send_a_picture_and_its_settings_to_image_to_image(page):
     page.locator("#img2img-image img").wait_for()
     assert page.input_value("#img2img-prompt textarea") == "a lighthouse at dusk"
     page.screenshot(path=ARTIFACTS / "06-sent-to-img2img.png", full_page=True)
+
+
+def test_stop_mid_run_many_times_in_a_row_and_generate_again(page, app_server):
+    import re
+
+    page.get_by_role("tab", name="Text to image").click()
+    page.fill("#txt2img-steps input[type=number]", "150")
+    page.fill("#txt2img-width input[type=number]", "512")
+    stopped_seeds = [5551, 5552, 5553]
+    for seed in stopped_seeds:
+        page.fill("#txt2img-seed input", str(seed))
+        page.click("#txt2img-generate")
+        page.get_by_text(re.compile(r"step \d+/150")).first.wait_for()  # it is denoising
+        page.click("#txt2img-stop")
+        page.get_by_text(re.compile(r"step \d+/150")).first.wait_for(state="detached")
+    page.fill("#txt2img-steps input[type=number]", "2")
+    page.fill("#txt2img-width input[type=number]", "64")
+    page.fill("#txt2img-seed input", "5554")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "Seed: 5554")
+    assert "Steps: 2" in info
+    saved = {path.stem.rsplit("-", 1)[1] for path in app_server.outputs.rglob("*.png")}
+    assert "5554" in saved and not saved & {str(s) for s in stopped_seeds}  # the stopped runs never finished
+    page.screenshot(path=ARTIFACTS / "07-after-stops.png", full_page=True)
+
+
+def test_another_browser_session_sees_none_of_my_pictures(page, app_server):
+    page.get_by_role("tab", name="History").click()
+    page.locator("#history img").first.wait_for()
+    mine = page.locator("#history img").count()
+    other = page.context.browser.new_context().new_page()
+    other.goto(app_server.url)
+    other.get_by_role("tab", name="History").click()
+    other.wait_for_timeout(1500)
+    assert mine >= 3 and other.locator("#history img").count() == 0
+    assert other.input_value("#txt2img-info textarea") == ""
+    assert other.locator("#txt2img-gallery img").count() == 0
+    other.screenshot(path=ARTIFACTS / "08-another-session.png", full_page=True)
+    other.context.close()

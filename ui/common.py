@@ -75,14 +75,15 @@ def settings_panel(tab: str, info: EngineInfo, prompt, negative) -> Panels:
     model = gr.Dropdown(info.models, value=info.default_model, label="Model", elem_id=f"{tab}-model")
     with gr.Row():
         sampler = gr.Dropdown(info.samplers, value=info.default_sampler, label="Sampler")
-        steps = gr.Slider(1, info.max_steps, value=info.default_steps, step=1, label="Steps")
+        steps = gr.Slider(1, info.max_steps, value=info.default_steps, step=1, label="Steps", elem_id=f"{tab}-steps")
         guidance = gr.Slider(0, 30, value=7.0, step=0.5, label="Guidance (CFG scale)")
     with gr.Row():
         width = gr.Slider(64, info.max_side, value=info.default_size, step=8, label="Width", elem_id=f"{tab}-width")
         height = gr.Slider(64, info.max_side, value=info.default_size, step=8, label="Height")
         aspect = gr.Dropdown(list(ASPECTS), value="1:1", label="Aspect", scale=0, min_width=90)
     with gr.Row():
-        seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED)
+        seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED,
+                         elem_id=f"{tab}-seed")
         dice = gr.Button("Random", scale=0, min_width=70, elem_id=f"{tab}-random-seed")
         batch = gr.Slider(1, info.max_batch, value=1, step=1, label="Batch size")
     aspect.change(_aspect_size, [aspect, width, height], [width, height], api_visibility="private", queue=False)
