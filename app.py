@@ -50,7 +50,7 @@ def launch_options(settings: app_settings.AppSettings) -> dict:
     # is served, never the outputs folder, the models or the source.
     return dict(
         server_name=settings.host, server_port=settings.port, share=settings.share,
-        auth=settings.auth or None, max_file_size=settings.max_upload,
+        auth=settings.auth or None, max_file_size=settings.max_upload, state_session_capacity=settings.max_sessions,
         css_paths=["assets/style.css"], footer_links=["api", "gradio"], show_error=False,
         app_kwargs={"middleware": [Middleware(LoginRequired)]} if settings.auth else None,
     )

@@ -151,3 +151,24 @@ def test_an_unwritable_outputs_folder_still_returns_the_pictures(tiny_dir, tmp_p
         for seed in (41, 42):
             gallery, info, _ = client.predict(prompt="kept", steps=2, seed=seed, api_name="/txt2img")
             assert read_parameters(gallery[0]["image"]) == info
+
+
+def test_models_that_cannot_load_get_a_clear_message_and_other_models_keep_working(studio, api, tiny_dir, tmp_path):
+    whole = (tiny_dir / "sd15-tiny.safetensors").read_bytes()
+    (tmp_path / "truncated.safetensors").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "weights.onnx").write_bytes(b"\0" * 64)
+    (tmp_path / "old.ckpt").write_bytes(b"\0" * 64)
+    cases = {
+        "someone/no-such-repo": "no-such-repo",  # offline, or a repo that does not exist
+        str(tmp_path / "missing-folder"): "missing-folder",
+        str(tmp_path / "truncated.safetensors"): "download it again",
+        str(tmp_path / "weights.onnx"): "weights.onnx",
+        str(tmp_path / "old.ckpt"): "--allow-pickle",
+    }
+    for model, words in cases.items():
+        with pytest.raises(AppError) as refused:
+            api.predict(prompt="a", steps=2, model=model, api_name="/txt2img")
+        assert words in refused.value.message and "Traceback" not in refused.value.message
+        assert device_is_free(studio.manager)
+    for model in ("tiny-sd15", "tiny-sdxl"):
+        assert api.predict(prompt="fine", model=model, steps=2, api_name="/txt2img")[1].startswith("fine")

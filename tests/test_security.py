@@ -239,6 +239,10 @@ def test_local_defaults_are_not_exposed_and_the_caps_come_from_the_flags():
     for flags in (["--share"], ["--host", "0.0.0.0"], ["--host", "192.168.1.20"]):
         settings = parse(flags)
         assert settings.exposed and not settings.engine.allow_custom_models and not settings.engine.allow_pickle
-    capped = parse(["--max-steps", "30", "--max-batch", "2", "--max-side", "768", "--queue-size", "5"])
+    capped = parse(["--max-steps", "30", "--max-batch", "2", "--max-side", "768", "--queue-size", "5",
+                    "--max-sessions", "50"])
     limits = capped.engine.limits
     assert (limits.max_steps, limits.max_batch, limits.max_side, capped.queue_size) == (30, 2, 768, 5)
+    from app import launch_options
+
+    assert launch_options(capped)["state_session_capacity"] == 50  # sessions kept in memory: bounded

@@ -7,7 +7,7 @@ import gradio as gr
 from pipelines.catalog import CONTROL_TYPES, PASS_THROUGH
 from pipelines.request import ControlUnit
 
-from .common import make_request, EXAMPLES, output_panel, prompt_panel, settings_panel, wire
+from .common import EXAMPLES, make_request, output_panel, prompt_panel, settings_panel, wire
 from .errors import guard
 from .uploads import uploaded
 
@@ -68,15 +68,16 @@ def create(studio):
             units.append(_unit(control_type_2, control_image_2, preprocessor_2, conditioning_scale_2, control_start_2,
                                control_end_2, low_threshold, high_threshold))
         generation = make_request(task="controlnet", control_units=units, image=uploaded(image, "image"),
-                                       strength=strength, mask=uploaded(mask, "mask"), prompt=prompt, negative_prompt=negative_prompt, model=model,
-                                       sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
-                                       height=height, seed=seed, batch_size=batch_size)
+                                  strength=strength, mask=uploaded(mask, "mask"), prompt=prompt,
+                                  negative_prompt=negative_prompt, model=model, sampler=sampler, steps=steps,
+                                  guidance_scale=guidance_scale, width=width, height=height, seed=seed,
+                                  batch_size=batch_size)
         yield from studio.runner.run(generation, history, request, progress)
 
     def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):
         unit = _unit(control_type, control_image, preprocessor, 1.0, 0.0, 1.0, low, high)
         maps = studio.manager.preprocess(make_request(task="controlnet", control_units=[unit], model=model,
-                                                           width=width, height=height, seed=0))
+                                                      width=width, height=height, seed=0))
         return maps[0]
 
     with gr.Row():

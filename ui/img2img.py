@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .common import make_request, EXAMPLES, output_panel, size_of, prompt_panel, settings_panel, wire
+from .common import EXAMPLES, make_request, output_panel, prompt_panel, settings_panel, size_of, wire
 from .errors import guard
 from .uploads import uploaded
 
@@ -15,10 +15,10 @@ def create(studio):
     def img2img(image=None, strength=None, resize_mode=None, prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             history=None, request: gr.Request = None, progress=gr.Progress()):
-        generation = make_request(task="img2img", image=uploaded(image, "image"), strength=strength, resize_mode=resize_mode,
-                                       prompt=prompt, negative_prompt=negative_prompt, model=model, sampler=sampler,
-                                       steps=steps, guidance_scale=guidance_scale, width=width, height=height,
-                                       seed=seed, batch_size=batch_size)
+        generation = make_request(task="img2img", image=uploaded(image, "image"), strength=strength,
+                                  resize_mode=resize_mode, prompt=prompt, negative_prompt=negative_prompt,
+                                  model=model, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
+                                  width=width, height=height, seed=seed, batch_size=batch_size)
         yield from studio.runner.run(generation, history, request, progress)
 
     with gr.Row():

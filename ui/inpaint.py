@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .common import make_request, EXAMPLES, output_panel, size_of, prompt_panel, settings_panel, wire
-from .masks import editor_background, editor_mask
+from .common import EXAMPLES, make_request, output_panel, prompt_panel, settings_panel, size_of, wire
 from .errors import guard
+from .masks import editor_background, editor_mask
 from .uploads import uploaded
 
 TAB = "inpaint"
@@ -20,11 +20,11 @@ def create(studio):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
         painted = uploaded(mask, "mask") if mask is not None else editor_mask(image, studio.manager.settings.limits)
         generation = make_request(task="inpaint", image=editor_background(image), mask=painted,
-                                       invert_mask=invert_mask, mask_blur=mask_blur,
-                                       inpaint_only_masked=inpaint_only_masked, only_masked_padding=only_masked_padding,
-                                       strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
-                                       sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
-                                       height=height, seed=seed, batch_size=batch_size)
+                                  invert_mask=invert_mask, mask_blur=mask_blur,
+                                  inpaint_only_masked=inpaint_only_masked, only_masked_padding=only_masked_padding,
+                                  strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
+                                  sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
+                                  height=height, seed=seed, batch_size=batch_size)
         yield from studio.runner.run(generation, history, request, progress)
 
     with gr.Row():

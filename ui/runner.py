@@ -107,7 +107,8 @@ class Runner:
         result = outcome["result"]
         for warning in result.warnings:
             gr.Warning(warning)
-        outputs = [self._write(image, info, result.seeds[i]) for i, (image, info) in enumerate(zip(result.images, result.infotexts))]
+        outputs = [self._write(image, info, seed) for image, info, seed in zip(result.images, result.infotexts,
+                                                                               result.seeds)]
         history = ([(o.path, o.infotext) for o in outputs] + list(history or []))[:HISTORY_LIMIT]
         status = _status_line(result, self.manager)
         yield [(o.path, f"seed {s}") for o, s in zip(outputs, result.seeds)], result.infotexts[0], status, history

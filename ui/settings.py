@@ -29,6 +29,7 @@ class AppSettings:
     outputs: str | None = "outputs"  # None: do not save
     demo: bool = False
     queue_size: int = 20
+    max_sessions: int = 2000  # browser sessions whose state (history) is kept in memory; the oldest go first
     max_upload: str = "20mb"
     engine: EngineSettings = field(default_factory=EngineSettings)
 
@@ -96,6 +97,8 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "allow-custom-models", "accept model ids and paths that are not in the library (off when exposed)",
           action="store_true", default=False)
     _flag(parser, "queue-size", "requests that may wait in the queue", type=int, default=20)
+    _flag(parser, "max-sessions", "browser sessions whose history is kept in memory (about 0.4 MB each); "
+          "the oldest are dropped first", type=int, default=2000)
     _flag(parser, "max-steps", "highest number of steps a user may ask for", type=int, default=150)
     _flag(parser, "max-batch", "highest batch size a user may ask for", type=int, default=8)
     _flag(parser, "max-side", "largest width or height a user may ask for", type=int, default=2048)
@@ -104,7 +107,7 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     settings = AppSettings(
         model=args.model, models=args.models, host=args.host, port=args.port, share=args.share,
         auth=args.auth or [], outputs=None if args.outputs in ("off", "none", "") else args.outputs, demo=args.demo,
-        queue_size=args.queue_size,
+        queue_size=args.queue_size, max_sessions=args.max_sessions,
     )
     settings.engine = EngineSettings(
         device=args.device, dtype=args.dtype, offload=args.offload, vram_budget=args.vram_budget,

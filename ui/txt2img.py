@@ -14,8 +14,8 @@ def create(studio):
             width=None, height=None, seed=None, batch_size=None, history=None, request: gr.Request = None,
             progress=gr.Progress()):
         generation = make_request(task="txt2img", prompt=prompt, negative_prompt=negative_prompt, model=model,
-                                       sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
-                                       height=height, seed=seed, batch_size=batch_size)
+                                  sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
+                                  height=height, seed=seed, batch_size=batch_size)
         yield from studio.runner.run(generation, history, request, progress)
 
     with gr.Row():
