@@ -1,0 +1,434 @@
+"""Easel against plain diffusers, side by side in one run, on full-size SD 1.5 with random weights.
+
+    python -m benchmarks --quick          # 256x256, 2 steps: a few minutes on 2 CPU cores
+    python -m benchmarks                  # 512x512, 4 steps
+    python -m benchmarks --quick --write  # also write docs/BENCHMARKS.md
+
+Speed does not depend on the weights' values, so random weights in the published architectures stand in
+for the real models. The baseline is diffusers as its documentation shows it: `StableDiffusionPipeline.
+from_pretrained(folder)` with its defaults (fp32 on the CPU, fp16 on CUDA), one pipeline class per task.
+Every row is measured in this run, on this machine; the table gives ratios next to the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPT = "a photograph of an astronaut riding a horse"
+
+
+# --- models --------------------------------------------------------------------------------------
+
+
+def write_models(root: Path, dtype: torch.dtype) -> Path:
+    """Full-size SD 1.5 and a full-size canny ControlNet (random weights), and a library naming them."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from benchmarks.full_size import write
+
+    write("sd15", root / "sd15", dtype=dtype)
+    if not (root / "controlnet-canny" / "config.json").exists():
+        torch.manual_seed(0)
+        unet = UNet2DConditionModel.from_pretrained(root / "sd15", subfolder="unet")
+        ControlNetModel.from_unet(unet).to(dtype).save_pretrained(root / "controlnet-canny")
+    (root / "models.yaml").write_text(
+        "default: sd15\ninclude_builtin: false\nmodels:\n  sd15:\n    source: sd15\n"
+        "controlnets:\n  sd1:\n    canny: controlnet-canny\n")
+    return root / "models.yaml"
+
+
+def manager_for(library_file: Path, **settings):
+    from pipelines.catalog import Library
+    from pipelines.manager import PipelineManager
+    from pipelines.settings import EngineSettings
+
+    settings.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
+    settings.setdefault("preview_every", 0)  # the baseline makes no previews either
+    return PipelineManager(Library.from_file(library_file), EngineSettings(**settings))
+
+
+def baseline(folder: Path, task: str = "txt2img", device: str | None = None):
+    """diffusers the way its documentation loads a model for one task."""
+    from diffusers import (StableDiffusionControlNetPipeline, StableDiffusionImg2ImgPipeline,
+                           StableDiffusionInpaintPipeline, StableDiffusionPipeline)
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    extra = {}
+    if task == "controlnet":
+        from diffusers import ControlNetModel
+
+        extra["controlnet"] = ControlNetModel.from_pretrained(folder.parent / "controlnet-canny", torch_dtype=dtype)
+    cls = {"txt2img": StableDiffusionPipeline, "img2img": StableDiffusionImg2ImgPipeline,
+           "inpaint": StableDiffusionInpaintPipeline, "controlnet": StableDiffusionControlNetPipeline}[task]
+    pipeline = cls.from_pretrained(folder, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False,
+                                   **extra)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline.to(device)
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+class PeakRSS:
+    """The process's largest resident memory while the block runs (sampled every 10 ms)."""
+
+    def __enter__(self):
+        self.process, self.peak, self.running = psutil.Process(), 0, True
+        self.start = self.process.memory_info().rss
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.01)
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+
+    @property
+    def added(self) -> float:
+        return (self.peak - self.start) / 2**30
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mse = np.mean((x - y) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def seconds(function, *args, **kwargs):
+    started = time.perf_counter()
+    value = function(*args, **kwargs)
+    return time.perf_counter() - started, value
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+def denoise_rows(library_file: Path, side: int, steps: int) -> list[tuple]:
+    """Seconds per step and per image, Easel vs baseline, same seed, sampler, steps and size; fidelity."""
+    from pipelines.request import GenerationRequest
+
+    folder = library_file.parent / "sd15"
+    pipe = baseline(folder)
+    step_times: list[float] = []
+
+    def on_step(pipeline, step, timestep, kwargs):
+        step_times.append(time.perf_counter())
+        return kwargs
+
+    pipe(PROMPT, num_inference_steps=1, height=side, width=side)  # warm-up
+    began = time.perf_counter()
+    base_total, output = seconds(pipe, PROMPT, num_inference_steps=steps, height=side, width=side,
+                                 guidance_scale=7.0, generator=torch.Generator("cpu").manual_seed(1),
+                                 callback_on_step_end=on_step)
+    base_steps = np.diff([began] + step_times)[1:].mean() if steps > 1 else step_times[0] - began
+    base_image = output.images[0]
+    del pipe
+
+    manager = manager_for(library_file)
+    request = GenerationRequest(prompt=PROMPT, steps=steps, seed=1, width=side, height=side, guidance_scale=7.0,
+                                sampler="Euler")
+    manager.generate(GenerationRequest(prompt=PROMPT, steps=1, seed=1, width=side, height=side))  # warm-up
+    easel_times: list[float] = []
+    began = time.perf_counter()
+    easel_total, result = seconds(manager.generate, request, on_step=lambda info: easel_times.append(time.perf_counter()))
+    # measured as for the baseline: between step ends, the first step (after text encoding) left out
+    easel_step = np.diff([began] + easel_times)[1:].mean() if steps > 1 else easel_times[0] - began
+    fidelity = psnr(result.images[0], base_image)
+    manager.unload(None)
+    return [
+        (f"1. denoise, s per step ({side}x{side}, CFG 7)", f"{base_steps:.2f}", f"{easel_step:.2f}",
+         f"{base_steps / easel_step:.2f}x", f"PSNR vs baseline image {fidelity:.1f} dB"),
+        (f"1. one image, {steps} steps, s", f"{base_total:.2f}", f"{easel_total:.2f}",
+         f"{base_total / easel_total:.2f}x", "includes text encoding and VAE decode"),
+    ]
+
+
+def decode_rows(library_file: Path, sides: list[int]) -> list[tuple]:
+    """VAE decode of one latent: the baseline's plain decode vs Easel's (tiling above its threshold)."""
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(library_file.parent / "sd15", subfolder="vae")
+    rows = []
+    for side in sides:
+        latent = torch.randn(1, 4, side // 8, side // 8)
+        with torch.inference_mode():
+            vae.disable_tiling()
+            with PeakRSS() as plain_memory:
+                plain, _ = seconds(vae.decode, latent)
+            vae.enable_tiling()
+            with PeakRSS() as tiled_memory:
+                tiled, _ = seconds(vae.decode, latent)
+            vae.disable_tiling()
+        rows.append((f"2. VAE decode {side}x{side}: s (peak added RSS)", f"{plain:.2f} ({plain_memory.added:.2f} GiB)",
+                     f"{tiled:.2f} ({tiled_memory.added:.2f} GiB) tiled", f"{plain / tiled:.2f}x",
+                     "Easel tiles only after running out of memory; tiled figures shown for the trade"))
+    return rows
+
+
+def switch_rows(library_file: Path, side: int) -> list[tuple]:
+    """Text to image -> image to image -> inpaint -> ControlNet -> text to image on one base model."""
+    from pipelines.request import ControlUnit, GenerationRequest
+
+    photo = Image.new("RGB", (side, side), "gray")
+    mask = Image.new("L", (side, side), 0)
+    mask.paste(255, (side // 4, side // 4, side * 3 // 4, side * 3 // 4))
+    requests = [
+        GenerationRequest(task="txt2img", prompt=PROMPT, steps=1, seed=1, width=side, height=side),
+        GenerationRequest(task="img2img", prompt=PROMPT, steps=1, seed=1, image=photo, strength=1.0),
+        GenerationRequest(task="inpaint", prompt=PROMPT, steps=1, seed=1, image=photo, mask=mask, strength=1.0),
+        GenerationRequest(task="controlnet", prompt=PROMPT, steps=1, seed=1, width=side, height=side,
+                          control_units=[ControlUnit("canny", image=photo)]),
+        GenerationRequest(task="txt2img", prompt=PROMPT, steps=1, seed=1, width=side, height=side),
+    ]
+    manager = manager_for(library_file)
+    manager.generate(requests[0])
+    manager.generate(requests[3])  # the ControlNet's own weights are loaded once, outside the switch cost
+    switches = [manager.generate(r).timings["load"] for r in requests[1:]]
+    manager.unload(None)
+    naive = [seconds(baseline, library_file.parent / "sd15", task)[0]
+             for task in ("img2img", "inpaint", "controlnet", "txt2img")]
+    easel, plain = float(np.mean(switches)), float(np.mean(naive))
+    return [("3. task switch, mean of 4, s", f"{plain:.2f}", f"{easel * 1000:.1f} ms", f"{plain / max(easel, 1e-6):.0f}x",
+             "baseline: from_pretrained per task; Easel: views over the same weights")]
+
+
+def rss_probe(library_file: Path, side: int, tasks: list[str], naive: bool) -> float:
+    """Resident memory (GiB) of a fresh process after running the tasks (run as a child process)."""
+    command = [sys.executable, "-m", "benchmarks.compare", "--probe", str(library_file), str(side), ",".join(tasks)]
+    if naive:
+        command.append("--naive")
+    output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+def probe(library_file: str, side: str, tasks: str, naive: bool) -> None:
+    from pipelines.request import ControlUnit, GenerationRequest
+
+    side_, folder = int(side), Path(library_file).parent / "sd15"
+    photo = Image.new("RGB", (side_, side_), "gray")
+    mask = Image.new("L", (side_, side_), 255)
+    kept = []
+    if naive:  # a pipeline per task, as a script written from the docs keeps them, each used once
+        for task in tasks.split(","):
+            pipe = baseline(folder, task)
+            arguments = {"image": photo, "strength": 1.0} if task == "img2img" else {"height": side_, "width": side_}
+            pipe(PROMPT, num_inference_steps=1, **arguments)
+            kept.append(pipe)
+    else:
+        manager = manager_for(Path(library_file))
+        for task in tasks.split(","):
+            units = [ControlUnit("canny", image=photo)] if task == "controlnet" else []
+            manager.generate(GenerationRequest(task=task, prompt=PROMPT, steps=1, seed=1, width=side_, height=side_,
+                                               image=photo if task in ("img2img", "inpaint") else None,
+                                               mask=mask if task == "inpaint" else None, control_units=units,
+                                               strength=1.0))
+    print(psutil.Process().memory_info().rss / 2**30)
+
+
+def memory_rows(library_file: Path, side: int) -> list[tuple]:
+    four = ["txt2img", "img2img", "inpaint", "controlnet"]
+    easel_one = rss_probe(library_file, side, ["txt2img"], naive=False)
+    easel_four = rss_probe(library_file, side, four, naive=False)
+    # Four full pipelines in fp32 would need about 17 GiB; two show the trend without risking this machine.
+    naive_two = rss_probe(library_file, side, ["txt2img", "img2img"], naive=True)
+    controlnet = sum(f.stat().st_size for f in (library_file.parent / "controlnet-canny").glob("*.safetensors"))
+    controlnet /= 2**30
+    return [("4. RSS after one task / after all four, GiB", f"after two pipelines, each used once: {naive_two:.2f}",
+             f"{easel_one:.2f} / {easel_four:.2f}", f"{easel_four / (easel_one + controlnet):.2f}x of one + ControlNet",
+             f"the four include a ControlNet ({controlnet:.2f} GiB of weights)")]
+
+
+def wait_for(url: str, timeout: float = 300) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_rows(library_file: Path, side: int, tiny_dir: Path) -> list[tuple]:
+    """App overhead (one generation through the running app vs the engine called directly) and cold start."""
+    from gradio_client import Client
+
+    from pipelines.request import GenerationRequest
+
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", EASEL_DEMO_DIR=str(tiny_dir))
+    rows = []
+    # cold start: the page answering, Easel (demo models already on disk) vs a hello-world Gradio app
+    hello = "import gradio as gr, sys\ngr.Interface(lambda x: x, 'text', 'text').launch(server_port=int(sys.argv[1]))\n"
+    starts = {}
+    for name, command in (("hello", [sys.executable, "-c", hello]), ("easel", [sys.executable, "app.py", "--demo",
+                                                                                 "--outputs", "off", "--port"])):
+        port = free_port()
+        process = subprocess.Popen(command + [str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            starts[name] = wait_for(f"http://127.0.0.1:{port}/")
+            if name == "easel":
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+                first = seconds(client.predict, prompt="first", steps=4, api_name="/txt2img")[0]
+        finally:
+            process.terminate()
+            process.wait()
+    rows.append(("6. cold start: page answers, s", f"hello-world Gradio {starts['hello']:.2f}",
+                 f"{starts['easel']:.2f}", f"{starts['easel'] / starts['hello']:.2f}x of hello-world",
+                 f"first image on the tiny models after that: {first:.2f} s"))
+
+    # app overhead on the full-size model
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "app.py", "--models", str(library_file), "--outputs", "off",
+                                "--port", str(port), "--device", "cpu"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/")
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+        arguments = dict(prompt=PROMPT, steps=2, seed=1, width=side, height=side, sampler="Euler")
+        client.predict(**arguments, api_name="/txt2img")  # loads the model
+        through_app = min(seconds(client.predict, **arguments, api_name="/txt2img")[0] for _ in range(2))
+    finally:
+        process.terminate()
+        process.wait()
+    manager = manager_for(library_file, device="cpu")
+    request = GenerationRequest(prompt=PROMPT, steps=2, seed=1, width=side, height=side, sampler="Euler")
+    manager.generate(request)
+    direct = min(seconds(manager.generate, request)[0] for _ in range(2))
+    manager.unload(None)
+    rows.insert(0, (f"5. one generation ({side}x{side}, 2 steps), s", f"engine called directly {direct:.2f}",
+                    f"through the app {through_app:.2f}", f"{(through_app / direct - 1) * 100:+.1f} % overhead",
+                    "gradio_client, PNG with parameters saved and downloaded"))
+    return rows
+
+
+def few_step_rows(library_file: Path, side: int) -> list[tuple]:
+    """A 4-step run without guidance (LCM scheduler), as with turbo/LCM models: seconds to the first image."""
+    from pipelines.request import GenerationRequest
+
+    manager = manager_for(library_file)
+    manager.generate(GenerationRequest(prompt=PROMPT, steps=1, seed=1, width=side, height=side))
+    fast, _ = seconds(manager.generate, GenerationRequest(prompt=PROMPT, steps=4, seed=1, width=side, height=side,
+                                                          guidance_scale=0, sampler="LCM"))
+    manager.unload(None)
+    return [(f"8. four steps, no guidance, LCM sampler ({side}x{side}), s", "", f"{fast:.2f}", "",
+             "what a turbo or LCM model costs per image")]
+
+
+def precision_rows(library_file: Path, side: int) -> list[tuple]:
+    """Means tried on this CPU, one guided UNet step each: why the defaults are what they are."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(library_file.parent / "sd15", subfolder="unet").eval()
+    latents, text, t = torch.randn(2, 4, side // 8, side // 8), torch.randn(2, 77, 768), torch.tensor(500)
+    with torch.inference_mode():
+        unet(latents, t, text)
+        fp32, reference = seconds(lambda: unet(latents, t, text).sample)
+        unet.to(memory_format=torch.channels_last)
+        channels_last, _ = seconds(lambda: unet(latents.to(memory_format=torch.channels_last), t, text).sample)
+        unet.to(memory_format=torch.contiguous_format).to(torch.bfloat16)
+        bf16, low = seconds(lambda: unet(latents.bfloat16(), t, text.bfloat16()).sample)
+    error = float((low.float() - reference).norm() / reference.norm())
+    capability = torch.backends.cpu.get_cpu_capability()
+    return [(f"means: one UNet step {side}x{side} fp32 / channels_last / bf16, s", f"{fp32:.2f}",
+             f"{channels_last:.2f} / {bf16:.2f}", f"bf16 {fp32 / bf16:.2f}x",
+             f"bf16 relative error {error:.3f}; CPU capability {capability}")]
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, {gpu}; "
+            f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="256x256 and 2 steps (a few minutes on 2 CPU cores)")
+    parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "easel-full-size"),
+                        help="where the full-size random-weight models are written (kept for later runs)")
+    parser.add_argument("--write", action="store_true", help="write the table to docs/BENCHMARKS.md")
+    parser.add_argument("--probe", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.probe:
+        return probe(*args.probe, naive=args.naive)
+
+    side, steps = (256, 2) if args.quick else (512, 4)
+    dtype = torch.float16 if torch.cuda.is_available() else torch.float32
+    root = Path(args.dir)
+    library_file = write_models(root, dtype)
+    from pipelines.tiny import write_tiny_models
+
+    tiny = root / "tiny-models"
+    if not (tiny / "models.yaml").exists():
+        write_tiny_models(tiny)
+
+    rows = []
+    for name, make in (("denoise", lambda: denoise_rows(library_file, side, steps)),
+                       ("decode", lambda: decode_rows(library_file, [side, side * 2])),
+                       ("switch", lambda: switch_rows(library_file, side)),
+                       ("memory", lambda: memory_rows(library_file, side)),
+                       ("app", lambda: app_rows(library_file, side, tiny)),
+                       ("few steps", lambda: few_step_rows(library_file, side)),
+                       ("means", lambda: precision_rows(library_file, side // 2 if args.quick else side))):
+        started = time.perf_counter()
+        try:
+            rows += make()
+        except Exception as error:  # noqa: BLE001 - one broken row must not lose the others
+            rows.append((name, "", "", "", f"failed: {type(error).__name__}: {error}"[:200]))
+        print(f"[{name}: {time.perf_counter() - started:.0f} s]", file=sys.stderr, flush=True)
+    if not torch.cuda.is_available():
+        rows.append(("7. swapping (GPU)", "", "", "", "not measured: no GPU on this machine"))
+    command = "python -m benchmarks" + (" --quick" if args.quick else "")
+    lines = [f"Measured with `{command}` on {machine()}.", "",
+             "| row | baseline (diffusers) | Easel | ratio | note |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in sorted(rows, key=lambda r: r[0])]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        path = ROOT / "docs" / "BENCHMARKS.md"
+        header = path.read_text().split("<!-- table -->")[0] if path.exists() else "# Benchmarks\n\n"
+        path.write_text(header + "<!-- table -->\n" + text)
+    print(json.dumps({"rows": len(rows)}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
