@@ -13,7 +13,6 @@ Every row is measured in this run, on this machine; the table gives ratios next 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -427,7 +426,6 @@ def main(argv=None) -> None:
         path = ROOT / "docs" / "BENCHMARKS.md"
         header = path.read_text().split("<!-- table -->")[0] if path.exists() else "# Benchmarks\n\n"
         path.write_text(header + "<!-- table -->\n" + text)
-    print(json.dumps({"rows": len(rows)}), file=sys.stderr)
 
 
 if __name__ == "__main__":
