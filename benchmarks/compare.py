@@ -270,19 +270,12 @@ def wait_for(url: str, timeout: float = 300) -> float:
     raise RuntimeError(f"{url} did not answer")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def app_rows(library_file: Path, side: int, tiny_dir: Path) -> list[tuple]:
     """App overhead (one generation through the running app vs the engine called directly) and cold start."""
     from gradio_client import Client
 
     from pipelines.request import GenerationRequest
+    from tests.app_server import free_port
 
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", EASEL_DEMO_DIR=str(tiny_dir))
     rows = []

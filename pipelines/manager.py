@@ -369,14 +369,18 @@ class PipelineManager:
         # and whatever the batch size (image i of a batch is the picture of seed + i).
         generators = [torch.Generator("cpu").manual_seed(seed + i) for i in range(request.batch_size)]
         clock = {"start": time.perf_counter(), "last_step": None}
-        preview_every = self.settings.preview_every
+        clock["last_preview"] = clock["start"]
+        preview_every, preview_period = self.settings.preview_every, self.settings.preview_period
 
         def on_step_end(pipe, index, _timestep, tensors):
             step, total = index + 1, pipe.num_timesteps
             clock["last_step"] = time.perf_counter()
             if on_step is not None:
                 on_step(StepInfo(step, total, clock["last_step"] - clock["start"]))
-            if on_preview is not None and preview_every and step % preview_every == 0 and step < total:
+            # A preview reads the latents back to the host (a device sync): only as often as it is shown.
+            if (on_preview is not None and preview_every and step % preview_every == 0 and step < total
+                    and clock["last_step"] - clock["last_preview"] >= preview_period):
+                clock["last_preview"] = clock["last_step"]
                 on_preview(latents_to_preview(tensors["latents"], base.family))
             cancel.raise_if_cancelled()
             return tensors

@@ -18,4 +18,5 @@ class EngineSettings:
     allow_pickle: bool = False  # load .ckpt/.bin/.pt checkpoints (they can run code)
     allow_custom_models: bool = True  # accept model references that are not in the library
     preview_every: int = 1  # make a latent preview every N steps (0: never)
+    preview_period: float = 0.0  # and at most one per this many seconds (the studio shows one every 0.5 s)
     limits: Limits = field(default_factory=Limits)

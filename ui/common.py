@@ -131,10 +131,14 @@ def _seed_of_selected(gallery, selected, info):
     return -1 if seed is None else seed
 
 
+def given(**values) -> dict:
+    """The values a handler was given. A value left out (None) takes the engine's default, as it does for
+    an API caller who omits it; every other value goes to the engine's validation as it came."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def make_request(**values) -> GenerationRequest:
-    """A request from a handler's values. A value left out (None) takes the engine's default, as it does
-    for an API caller who omits it; every other value goes to the engine's validation as it came."""
-    return GenerationRequest(**{name: value for name, value in values.items() if value is not None})
+    return GenerationRequest(**given(**values))
 
 
 def seed_of(picture) -> int | None:

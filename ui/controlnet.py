@@ -7,7 +7,7 @@ import gradio as gr
 from pipelines.catalog import CONTROL_TYPES, PASS_THROUGH
 from pipelines.request import ControlUnit
 
-from .common import EXAMPLES, make_request, output_panel, prompt_panel, settings_panel, wire
+from .common import EXAMPLES, given, make_request, output_panel, prompt_panel, settings_panel, wire
 from .errors import guard
 from .uploads import uploaded
 
@@ -21,11 +21,9 @@ def preprocessor_choices(control_type: str | None) -> list[str]:
 
 
 def _unit(control_type, control_image, preprocessor, conditioning_scale, start, end, low, high):
-    values = dict(image=uploaded(control_image, "control_image"), preprocessor=preprocessor,
-                  conditioning_scale=conditioning_scale, start=start, end=end)
-    thresholds = {"low_threshold": low, "high_threshold": high}
-    return ControlUnit(control_type, **{k: v for k, v in values.items() if v is not None},  # None: the default
-                       preprocessor_params={k: v for k, v in thresholds.items() if v is not None})
+    return ControlUnit(control_type, **given(image=uploaded(control_image, "control_image"), preprocessor=preprocessor,
+                                             conditioning_scale=conditioning_scale, start=start, end=end),
+                       preprocessor_params=given(low_threshold=low, high_threshold=high))
 
 
 def _unit_panel(number: int, types: list[str]):

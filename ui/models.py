@@ -8,8 +8,6 @@ from .common import format_bytes as _size
 from .errors import guard
 
 
-
-
 def report(manager) -> str:
     status = manager.status()
     lines = [

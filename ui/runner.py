@@ -27,8 +27,7 @@ from .errors import user_error
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # pictures kept in a session's history
-YIELD_PERIOD = 0.25  # seconds between updates to the page while a run goes on
-PREVIEW_PERIOD = 0.5  # seconds between live previews sent to the page
+UPDATE_PERIOD = 0.25  # seconds between updates to the page (progress, preview) while a run goes on
 
 
 @dataclass
@@ -73,8 +72,7 @@ class Runner:
         thread = threading.Thread(target=work, name=f"generate-{session}", daemon=True)
         thread.start()
         progress(0, desc="waiting for the device")
-        preview, shown = None, None
-        last_preview = last_yield = time.monotonic()
+        preview, last_update = None, time.monotonic()
         try:
             while True:
                 kind, value = events.get()
@@ -82,21 +80,17 @@ class Runner:
                     break
                 if kind == "status":
                     progress(0, desc=value)
-                elif kind == "step":
+                elif kind == "preview":
+                    preview = value  # the engine makes them only as often as they are shown
+                elif time.monotonic() - last_update >= UPDATE_PERIOD:  # a step, and time for an update
+                    last_update = time.monotonic()
                     progress((value.step, value.total), desc=f"step {value.step}/{value.total}, ETA {value.eta:.0f} s",
                              unit="steps")
-                elif kind == "preview":
-                    preview = value
-                if kind != "step" or time.monotonic() - last_yield < YIELD_PERIOD:
-                    continue
-                # Yield often, even with nothing new: only at a yield does Gradio notice a client that left
-                # or cancelled, and close this generator, which stops the run (below). Not at every step:
-                # each yield costs the page a message, and a preview costs a PNG.
-                update = gr.skip()
-                if preview is not shown and time.monotonic() - last_preview >= PREVIEW_PERIOD:
-                    update, shown, last_preview = [preview], preview, time.monotonic()
-                last_yield = time.monotonic()
-                yield update, gr.skip(), gr.skip(), gr.skip()
+                    # Yield even with nothing new: only at a yield does Gradio notice a client that left or
+                    # cancelled, and close this generator, which stops the run (below). Not at every step:
+                    # each progress call and each yield is a message to the page.
+                    update, preview = ([preview] if preview is not None else gr.skip()), None
+                    yield update, gr.skip(), gr.skip(), gr.skip()
         finally:
             # The page was closed or Stop pressed: the run ends within a step either way.
             if thread.is_alive():

@@ -110,6 +110,7 @@ def parse(argv: list[str] | None = None) -> AppSettings:
         queue_size=args.queue_size, max_sessions=args.max_sessions,
     )
     settings.engine = EngineSettings(
+        preview_period=0.5,  # a live preview is a PNG sent to the page: two a second are plenty
         device=args.device, dtype=args.dtype, offload=args.offload, vram_budget=args.vram_budget,
         ram_budget=args.ram_budget, allow_pickle=args.allow_pickle,
         limits=Limits(max_steps=args.max_steps, max_batch=args.max_batch, max_side=args.max_side,
