@@ -19,7 +19,8 @@ def build_app(settings: app_settings.AppSettings):
     """The engine and the page, without launching: tests and Spaces use this too."""
 
     from pipelines.catalog import FAMILIES, Library
-    from pipelines.manager import PipelineManager
+    from pipelines.lazy import LazyManager
+    from pipelines.samplers import SAMPLERS
     from ui.studio import build
 
     library_file = settings.models
@@ -30,11 +31,12 @@ def build_app(settings: app_settings.AppSettings):
     library = Library.from_file(library_file) if library_file else Library.builtin()
     if settings.model:
         library.default = settings.model
-    manager = PipelineManager(library, settings.engine)
+    manager = LazyManager(library, settings.engine)  # torch and diffusers are imported after the page is up
     default = library.models.get(library.default)
     limits = settings.engine.limits
     info = EngineInfo(
-        models=list(library.models), default_model=library.default, samplers=manager.samplers(),
+        models=list(library.models), default_model=library.default, samplers=list(SAMPLERS),
+        control_types=sorted(library.control_types_by_family()),
         default_sampler=FAMILIES["sd1"].default_sampler,
         default_size=(default.default_size if default and default.default_size else FAMILIES["sd1"].default_size),
         default_steps=(4 if default and default.turbo else FAMILIES["sd1"].default_steps),
@@ -64,8 +66,10 @@ def main(argv=None) -> None:
         print("\n" + "!" * 78 + "\n  WARNING: Easel is reachable by others (share link, --host or a Space) and has no "
               "login.\n  Anyone with the address can use your machine. Add --auth USER:PASS.\n" + "!" * 78 + "\n",
               file=sys.stderr)
-    demo, _manager = build_app(settings)
-    demo.launch(**launch_options(settings))
+    demo, manager = build_app(settings)
+    demo.launch(**launch_options(settings), prevent_thread_lock=True)
+    manager.warm_up()  # the page is up: import the engine while the user types
+    demo.block_thread()
 
 
 if __name__ == "__main__":

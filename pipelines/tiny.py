@@ -198,33 +198,41 @@ controlnets:
 """
 
 
+ARTEFACTS = ("sd15-tiny", "sd15-tiny-inpaint", "sdxl-tiny", "controlnet-sd15-canny-tiny", "controlnet-sd15-tile-tiny",
+             "controlnet-sdxl-canny-tiny", "sd15-tiny.safetensors")
+
+
 def write_tiny_models(root: str | Path) -> Path:
     """Write every tiny model under `root` (skipping what is already there) and return the library file."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    missing = [name for name in ARTEFACTS if not (root / name).exists()]
+    if missing:  # only then import torch and build them: `python app.py --demo` starts faster the second time
+        _write_artefacts(root, missing)
+    (root / LIBRARY_FILE).write_text(library_text())
+    (root / "README.json").write_text(json.dumps({"made_by": "python -m pipelines.tiny", "weights": "random"}))
+    return root / LIBRARY_FILE
+
+
+def _write_artefacts(root: Path, names: list[str]) -> None:
     import torch
 
     from .single_file_export import save_single_file
 
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     # A fixed seed makes the random weights, and so every picture they make, the same on every machine.
     torch.manual_seed(0)
     sd15, sd15_inpaint, sdxl = build_sd15(), build_sd15(inpainting=True), build_sdxl()
-    artefacts = {
+    writers = {
         "sd15-tiny": lambda path: sd15.save_pretrained(path),
         "sd15-tiny-inpaint": lambda path: sd15_inpaint.save_pretrained(path),
         "sdxl-tiny": lambda path: sdxl.save_pretrained(path),
         "controlnet-sd15-canny-tiny": lambda path: build_controlnet(sd15.unet).save_pretrained(path),
         "controlnet-sd15-tile-tiny": lambda path: build_controlnet(sd15.unet).save_pretrained(path),
         "controlnet-sdxl-canny-tiny": lambda path: build_controlnet(sdxl.unet).save_pretrained(path),
+        "sd15-tiny.safetensors": lambda path: save_single_file(root / "sd15-tiny", path),  # after sd15-tiny
     }
-    for name, write in artefacts.items():
-        if not (root / name).exists():
-            write(root / name)
-    if not (root / "sd15-tiny.safetensors").exists():
-        save_single_file(root / "sd15-tiny", root / "sd15-tiny.safetensors")
-    (root / LIBRARY_FILE).write_text(library_text())
-    (root / "README.json").write_text(json.dumps({"made_by": "python -m pipelines.tiny", "weights": "random"}))
-    return root / LIBRARY_FILE
+    for name in names:
+        writers[name](root / name)
 
 
 def main(argv: list[str] | None = None) -> None:

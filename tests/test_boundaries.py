@@ -45,3 +45,17 @@ def test_devices_resolve_as_asked():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU is available"):
             resolve_device("cuda")
+
+
+def test_the_page_is_built_before_the_engine_is_imported(tiny_dir):
+    """`python app.py` serves the page at once: torch and diffusers (seconds to import) come after it."""
+    import subprocess
+    import sys
+
+    script = ("import sys, app\nfrom ui import settings\n"
+              f"demo, manager = app.build_app(settings.parse(['--models', {str(tiny_dir / 'models.yaml')!r}]))\n"
+              "print(sorted({'torch', 'diffusers'} & set(sys.modules)), manager.started)\n"
+              "manager.warm_up()\nprint(manager.samplers()[:2], manager.started)\n")
+    lines = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert lines == ["[] False", "['Euler', 'Euler a'] True"]

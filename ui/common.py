@@ -29,6 +29,7 @@ class EngineInfo:
     models: list[str]
     default_model: str | None
     samplers: list[str]
+    control_types: list[str]
     default_sampler: str
     default_size: int
     default_steps: int

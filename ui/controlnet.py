@@ -52,7 +52,7 @@ def _unit_panel(number: int, types: list[str]):
 
 
 def create(studio):
-    types = studio.manager.control_types(studio.info.default_model) if studio.info.default_model else []
+    types = studio.info.control_types  # every type the library has; narrowed to the model's family on load
 
     def controlnet(control_type=None, control_image=None, preprocessor=None, conditioning_scale=None,
             control_start=None, control_end=None, low_threshold=None, high_threshold=None, enable_unit_2=None,
@@ -101,9 +101,10 @@ def create(studio):
         unit["preview"].click(guard(preview_map), [unit["control_type"], unit["control_image"], unit["preprocessor"],
                                                    unit["low"], unit["high"], panels.model, panels.width, panels.height],
                               unit["control_map"], api_visibility="private", concurrency_id="device", preprocess=False)
-    # only the types that fit the chosen model's family are offered
-    panels.model.change(guard(lambda model: [gr.update(choices=studio.manager.control_types(model))] * 2),
-                        panels.model, [unit1["control_type"], unit2["control_type"]], api_visibility="private")
+    # only the types that fit the chosen model's family are offered: when the page loads (the engine
+    # starts after the page, so the page cannot know the family before) and whenever the model changes
+    gr.on(None, guard(lambda model: [gr.update(choices=studio.manager.control_types(model))] * 2),
+          panels.model, [unit1["control_type"], unit2["control_type"]], api_visibility="private")
     own = [unit1["control_type"], unit1["control_image"], unit1["preprocessor"], unit1["scale"], unit1["start"],
            unit1["end"], unit1["low"], unit1["high"], enable_2, unit2["control_type"], unit2["control_image"],
            unit2["preprocessor"], unit2["scale"], unit2["start"], unit2["end"], image, strength, mask]

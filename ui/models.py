@@ -9,6 +9,8 @@ from .errors import guard
 
 
 def report(manager) -> str:
+    if not manager.started:
+        return "**Engine starting**: models load on first use."
     status = manager.status()
     lines = [
         f"**Device** {status['device']} ({status['dtype']}) · weights on it {_size(status['on_device_bytes'])} of a "

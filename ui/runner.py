@@ -69,11 +69,15 @@ class Runner:
             finally:
                 events.put(("done", None))
 
-        thread = threading.Thread(target=work, name=f"generate-{session}", daemon=True)
-        thread.start()
         progress(0, desc="waiting for the device")
+        thread = threading.Thread(target=work, name=f"generate-{session}", daemon=True)
         preview, last_update = None, time.monotonic()
         try:
+            # Yield once before the engine starts: only from its first yield on does Gradio hold this
+            # generator where its cancel (an API client's, a vanished page's) can close it. A cancel that
+            # comes earlier finds a generator that never started the engine.
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            thread.start()
             while True:
                 kind, value = events.get()
                 if kind == "done":
