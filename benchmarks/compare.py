@@ -1,6 +1,6 @@
 """Easel against plain diffusers, side by side in one run, on full-size SD 1.5 with random weights.
 
-    python -m benchmarks --quick          # 256x256, 2 steps: a few minutes on 2 CPU cores
+    python -m benchmarks --quick          # 256x256, 3 steps: a few minutes on 2 CPU cores
     python -m benchmarks                  # 512x512, 4 steps
     python -m benchmarks --quick --write  # also write docs/BENCHMARKS.md
 
@@ -125,42 +125,51 @@ def seconds(function, *args, **kwargs):
 # --- rows ----------------------------------------------------------------------------------------
 
 
-def denoise_rows(library_file: Path, side: int, steps: int) -> list[tuple]:
-    """Seconds per step and per image, Easel vs baseline, same seed, sampler, steps and size; fidelity."""
+def denoise_rows(library_file: Path, side: int, steps: int, rounds: int = 2) -> list[tuple]:
+    """Seconds per step and per image, Easel vs baseline, same seed, sampler, steps and size; fidelity.
+
+    Both are loaded side by side and run in turns (baseline, Easel, Easel, baseline, ...): on a shared
+    machine the speed drifts by tens of percent over minutes, and turns spread that drift over both.
+    """
+    from diffusers import EulerDiscreteScheduler
+
     from pipelines.request import GenerationRequest
 
-    folder = library_file.parent / "sd15"
-    pipe = baseline(folder)
-    step_times: list[float] = []
-
-    def on_step(pipeline, step, timestep, kwargs):
-        step_times.append(time.perf_counter())
-        return kwargs
-
-    pipe(PROMPT, num_inference_steps=1, height=side, width=side)  # warm-up
-    began = time.perf_counter()
-    base_total, output = seconds(pipe, PROMPT, num_inference_steps=steps, height=side, width=side,
-                                 guidance_scale=7.0, generator=torch.Generator("cpu").manual_seed(1),
-                                 callback_on_step_end=on_step)
-    base_steps = np.diff([began] + step_times)[1:].mean() if steps > 1 else step_times[0] - began
-    base_image = output.images[0]
-    del pipe
-
+    pipe = baseline(library_file.parent / "sd15")
+    pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)  # Easel's "Euler": same picture
     manager = manager_for(library_file)
     request = GenerationRequest(prompt=PROMPT, steps=steps, seed=1, width=side, height=side, guidance_scale=7.0,
                                 sampler="Euler")
-    manager.generate(GenerationRequest(prompt=PROMPT, steps=1, seed=1, width=side, height=side))  # warm-up
-    easel_times: list[float] = []
-    began = time.perf_counter()
-    easel_total, result = seconds(manager.generate, request, on_step=lambda info: easel_times.append(time.perf_counter()))
-    # measured as for the baseline: between step ends, the first step (after text encoding) left out
-    easel_step = np.diff([began] + easel_times)[1:].mean() if steps > 1 else easel_times[0] - began
-    fidelity = psnr(result.images[0], base_image)
+    pipe(PROMPT, num_inference_steps=1, height=side, width=side)  # warm-up
+    manager.generate(GenerationRequest(prompt=PROMPT, steps=1, seed=1, width=side, height=side))
+
+    def run_baseline(step_ends):
+        return pipe(PROMPT, num_inference_steps=steps, height=side, width=side, guidance_scale=7.0,
+                    generator=torch.Generator("cpu").manual_seed(1),
+                    callback_on_step_end=lambda p, i, t, kwargs: (step_ends.append(time.perf_counter()), kwargs)[1]
+                    ).images[0]
+
+    def run_easel(step_ends):
+        return manager.generate(request, on_step=lambda info: step_ends.append(time.perf_counter())).images[0]
+
+    # per step: the time between step ends (the first step, which follows text encoding, left out)
+    steps_of, totals, pictures = {"baseline": [], "easel": []}, {"baseline": [], "easel": []}, {}
+    for turn in range(rounds):
+        order = (("baseline", run_baseline), ("easel", run_easel))
+        for name, run in order if turn % 2 == 0 else order[::-1]:
+            step_ends: list[float] = []
+            total, pictures[name] = seconds(run, step_ends)
+            steps_of[name] += list(np.diff(step_ends))
+            totals[name].append(total)
+    base_step, easel_step = (statistics.median(steps_of[n]) for n in ("baseline", "easel"))
+    base_total, easel_total = (statistics.median(totals[n]) for n in ("baseline", "easel"))
+    fidelity = psnr(pictures["easel"], pictures["baseline"])
     manager.unload(None)
+    samples = len(steps_of["easel"])
     return [
-        (f"1. denoise, s per step ({side}x{side}, CFG 7)", f"{base_steps:.2f}", f"{easel_step:.2f}",
-         f"{base_steps / easel_step:.2f}x", f"PSNR vs baseline image {fidelity:.1f} dB"),
-        (f"1. one image, {steps} steps, s", f"{base_total:.2f}", f"{easel_total:.2f}",
+        (f"1. denoise, s per step ({side}x{side}, CFG 7; median of {samples})", f"{base_step:.2f}", f"{easel_step:.2f}",
+         f"{base_step / easel_step:.2f}x", f"PSNR vs baseline image {fidelity:.1f} dB (Easel's watermark included)"),
+        (f"1. one image, {steps} steps, s (median of {rounds})", f"{base_total:.2f}", f"{easel_total:.2f}",
          f"{base_total / easel_total:.2f}x", "includes text encoding and VAE decode"),
     ]
 
@@ -387,7 +396,7 @@ def machine() -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="256x256 and 2 steps (a few minutes on 2 CPU cores)")
+    parser.add_argument("--quick", action="store_true", help="256x256 and 3 steps (a few minutes on 2 CPU cores)")
     parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "easel-full-size"),
                         help="where the full-size random-weight models are written (kept for later runs)")
     parser.add_argument("--write", action="store_true", help="write the table to docs/BENCHMARKS.md")
@@ -397,7 +406,7 @@ def main(argv=None) -> None:
     if args.probe:
         return probe(*args.probe, naive=args.naive)
 
-    side, steps = (256, 2) if args.quick else (512, 4)
+    side, steps = (256, 3) if args.quick else (512, 4)
     dtype = torch.float16 if torch.cuda.is_available() else torch.float32
     root = Path(args.dir)
     library_file = write_models(root, dtype)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -39,6 +39,7 @@ class LoadedBase:
     family: str
     inpainting: bool  # a 9-channel inpainting UNet
     model_hash: str | None  # AUTOMATIC1111-style short hash, for single files; hub revision for hub models
+    identity: dict = field(default_factory=dict)  # {"revision": commit} of a hub model, {"sha256": ...} of a file
 
 
 @dataclass
@@ -156,7 +157,8 @@ def _load_folder(entry: ModelEntry, folder: Path, dtype, revision: str | None) -
     family, inpainting = _peek_folder(folder)
     variant = entry.variant if entry.variant and any(folder.glob(f"*/*.{entry.variant}.safetensors")) else None
     pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, variant=variant, local_files_only=True)
-    return LoadedBase(entry.name, pipeline, family, inpainting, model_hash=revision[:10] if revision else None)
+    return LoadedBase(entry.name, pipeline, family, inpainting, model_hash=revision[:10] if revision else None,
+                      identity={"revision": revision} if revision else {})
 
 
 def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) -> LoadedBase:
@@ -199,7 +201,8 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) 
                                              "downloaded; set `config:` in the model library to a local diffusers folder "
                                              "of the same family") from error
         raise
-    return LoadedBase(entry.name, pipeline, family, inpainting, model_hash=file_hash(path))
+    return LoadedBase(entry.name, pipeline, family, inpainting, model_hash=file_hash(path)[:10],
+                      identity={"sha256": file_hash(path)})
 
 
 def load_controlnet(entry: ControlNetEntry, dtype: torch.dtype, progress: Progress | None = None):
@@ -306,10 +309,10 @@ def _hash_file(path: str, size: int, mtime: float) -> str:
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(2**20), b""):
             digest.update(block)
-    return digest.hexdigest()[:10]
+    return digest.hexdigest()
 
 
 def file_hash(path: Path) -> str:
-    """AUTOMATIC1111's model hash: the first 10 hex digits of the file's SHA-256."""
+    """The file's SHA-256 (AUTOMATIC1111's model hash is its first 10 hex digits), computed once per file version."""
     stat = path.stat()
     return _hash_file(str(path), stat.st_size, stat.st_mtime)

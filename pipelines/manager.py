@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from . import control, metadata
+from . import control, metadata, provenance, watermark
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
@@ -118,6 +118,8 @@ class PipelineManager:
                 self._load_progress = None
         if any(nsfw):
             warnings.append("the safety checker blanked a picture it judged not safe for work")
+        if self.settings.watermark:  # here, so that every door hands out marked pictures
+            images = [watermark.mark(image) for image in images]
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
         infotexts = [self._infotext(resolved, entry, base, s, fallbacks, controlnet_names) for s in seeds]
@@ -125,9 +127,11 @@ class PipelineManager:
         parameters = {k: v for k, v in asdict(resolved).items() if k not in ("image", "mask", "control_units")}
         parameters.update(seed=seed, model=entry.name, family=base.family,
                           control_units=[{k: v for k, v in asdict(u).items() if k != "image"} for u in resolved.control_units])
+        made_with = self._made_with(resolved, entry, base, view.scheduler, controlnet_names, maps, mode, fallbacks)
+        records = [provenance.make_record(image, {**parameters, "seed": s}, made_with) for image, s in zip(images, seeds)]
         return GenerationResult(images=images, seeds=seeds, infotexts=infotexts, parameters=parameters,
                                 control_maps=maps, timings=timings, offload_mode=mode, fallbacks=fallbacks,
-                                warnings=warnings)
+                                warnings=warnings, records=records)
 
     def preprocess(self, request: GenerationRequest) -> list:
         """The control maps a ControlNet request would use, without generating (the UI's preview button)."""
@@ -404,6 +408,30 @@ class PipelineManager:
         return bool(entry and entry.turbo)
 
     # --- results ---------------------------------------------------------------------------------
+
+    def _made_with(self, request: GenerationRequest, entry: ModelEntry, base: LoadedBase, scheduler,
+                   controlnet_names: list[str], maps: list, mode: str, fallbacks: list[str]) -> dict:
+        """What the provenance record says made a run's pictures, beyond its parameters."""
+        parent = provenance.record_of(request.image) if request.image is not None else None
+        reworks = request.image is not None or request.mask is not None
+        return {
+            "easel_version": VERSION,
+            "digital_source_type": provenance.source_type(reworks, parent),
+            "model": {"name": entry.name, "source": entry.source, "family": base.family, **base.identity},
+            "controlnets": [{"model": name, "control_type": unit.control_type, "preprocessor": unit.preprocessor,
+                             "control_image_sha256": provenance.pixel_sha256(unit.image) if unit.image is not None else None,
+                             "control_map_sha256": provenance.pixel_sha256(control_map)}
+                            for name, unit, control_map in zip(controlnet_names, request.control_units, maps)],
+            "inputs": {name: provenance.pixel_sha256(picture) if picture is not None else None
+                       for name, picture in (("image_sha256", request.image), ("mask_sha256", request.mask))},
+            "parent_image_sha256": parent.get("image_sha256") if parent else None,
+            "scheduler": {"class": type(scheduler).__name__,
+                          "config": {k: v for k, v in scheduler.config.items() if not k.startswith("_")}},
+            "offload_mode": mode,
+            "memory_fallbacks": list(fallbacks),
+            "watermark": ({"library": "invisible-watermark", "method": watermark.DEFAULT_METHOD,
+                           "payload": watermark.PAYLOAD.hex()} if self.settings.watermark else None),
+        }
 
     def _infotext(self, request: GenerationRequest, entry: ModelEntry, base: LoadedBase, seed: int,
                   fallbacks: list[str], controlnet_names: list[str]) -> str:

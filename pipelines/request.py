@@ -112,6 +112,7 @@ class GenerationResult:
     offload_mode: str = "none"  # how weights were placed for this run
     fallbacks: list[str] = field(default_factory=list)  # what was done after running out of memory
     warnings: list[str] = field(default_factory=list)  # what was adjusted, for the user to see
+    records: list[dict] = field(default_factory=list)  # how each picture was made (provenance.py), one per image
 
 
 # --- scalar fields -------------------------------------------------------------------------------

@@ -170,3 +170,37 @@ def test_another_browser_session_sees_none_of_my_pictures(page, app_server):
     assert other.locator("#txt2img-gallery img").count() == 0
     other.screenshot(path=ARTIFACTS / "08-another-session.png", full_page=True)
     other.context.close()
+
+
+@pytest.fixture(scope="module")
+def easel_picture(manager, tmp_path_factory):
+    """A picture as Easel hands it out (256x256: large enough to carry the watermark)."""
+    from pipelines.provenance import png_bytes
+    from pipelines.request import GenerationRequest
+
+    result = manager.generate(GenerationRequest(prompt="a harbour at night", steps=2, seed=4242, width=256, height=256))
+    path = tmp_path_factory.mktemp("browser") / "easel.png"
+    path.write_bytes(png_bytes(result, 0))
+    return path
+
+
+def test_png_info_reads_a_picture_and_sends_its_settings_to_text_to_image(page, easel_picture):
+    page.get_by_role("tab", name="PNG Info").click()
+    upload(page, "#png-info-image", easel_picture,
+           "(document.querySelector('#png-info-parameters textarea')?.value || '').includes('Seed: 4242')")
+    page.get_by_text('"easel.generation"').first.wait_for()  # the record is shown too
+    page.screenshot(path=ARTIFACTS / "09-png-info.png", full_page=True)
+    page.click("#png-info-send-txt2img")
+    page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value === 'a harbour at night'")
+    assert page.input_value("#txt2img-seed input") == "4242"
+    assert page.input_value("#txt2img-width input[type=number]") == "256"
+
+
+def test_verify_says_a_picture_is_easels(page, easel_picture, photo):
+    page.get_by_role("tab", name="Verify").click()
+    upload(page, "#verify-image", easel_picture,
+           "(document.querySelector('#verify-summary')?.innerText || '').includes('Made by Easel')")
+    assert "AI-generated" in page.inner_text("#verify-summary")
+    page.screenshot(path=ARTIFACTS / "10-verify.png", full_page=True)
+    upload(page, "#verify-image", photo,
+           "(document.querySelector('#verify-summary')?.innerText || '').includes('No Easel watermark')")

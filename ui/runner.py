@@ -19,7 +19,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.metadata import save_png
+from pipelines.provenance import write_png
 from pipelines.request import CancelToken, GenerationRequest
 
 from .common import format_bytes
@@ -105,21 +105,20 @@ class Runner:
         result = outcome["result"]
         for warning in result.warnings:
             gr.Warning(warning)
-        outputs = [self._write(image, info, seed) for image, info, seed in zip(result.images, result.infotexts,
-                                                                               result.seeds)]
+        outputs = [self._write(result, index) for index in range(len(result.images))]
         history = ([(o.path, o.infotext) for o in outputs] + list(history or []))[:HISTORY_LIMIT]
         status = _status_line(result, self.manager)
         yield [(o.path, f"seed {s}") for o, s in zip(outputs, result.seeds)], result.infotexts[0], status, history
 
-    def _write(self, image, infotext: str, seed: int) -> Output:
-        """Save the picture as PNG with its parameters, and keep a copy in the outputs folder.
+    def _write(self, result, index: int) -> Output:
+        """Save picture `index` as PNG with its parameters and labels, and keep a copy in the outputs folder.
 
         The page gets the scratch copy: the outputs folder is never served over HTTP, so a stranger on a
         shared link cannot fetch other users' pictures by guessing names there.
         """
-        name = f"{datetime.now():%Y%m%d-%H%M%S-%f}-{seed}.png"
+        name = f"{datetime.now():%Y%m%d-%H%M%S-%f}-{result.seeds[index]}.png"
         path = self._scratch / name
-        save_png(image, path, infotext)
+        write_png(result, index, path)
         if self.outputs_dir is not None:
             try:
                 folder = self.outputs_dir / f"{datetime.now():%Y-%m-%d}"
@@ -131,7 +130,7 @@ class Runner:
                     gr.Warning(f"Could not save to the outputs folder ({error.strerror or error}); "
                                "pictures are still shown here: download them from the gallery.")
                 log.warning("saving to %s failed: %s", self.outputs_dir, error.strerror or type(error).__name__)
-        return Output(str(path), infotext)
+        return Output(str(path), result.infotexts[index])
 
 
 def _session(request: gr.Request | None) -> str:

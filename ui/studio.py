@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import controlnet, history, img2img, inpaint, models, txt2img
+from . import controlnet, history, img2img, inpaint, models, png_info, txt2img, verify
 from .common import EngineInfo, seed_of, selected_picture
 from .runner import Runner
 
@@ -38,12 +38,39 @@ def build(manager, info: EngineInfo, outputs_dir: str | None) -> gr.Blocks:
             for module in (txt2img, img2img, inpaint, controlnet):
                 with gr.Tab(TAB_LABELS[module.TAB], id=module.TAB):
                     panels[module.TAB] = module.create(studio)
+            with gr.Tab("PNG Info", id="png-info"):
+                info_panel = png_info.create(studio)
+            with gr.Tab("Verify", id="verify"):
+                verify.create(studio)
             with gr.Tab("Models", id="models"):
                 models.create(studio)
             with gr.Tab("History", id="history"):
                 history.create(studio)
         _wire_send_to(panels, tabs)
+        _wire_png_info(info_panel, panels, tabs, info)
     return demo
+
+
+def _wire_png_info(source: png_info.PngInfoPanel, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> None:
+    """PNG Info's "send to" fills a tab's prompt and settings from the parameters read (and its picture)."""
+    for target_name, button in source.send.items():
+        target = panels[target_name]
+
+        takes_picture = getattr(target, "image", None) is not None  # text to image starts from none
+
+        def send(picture, text, _target=target_name, _takes_picture=takes_picture):
+            if not text:
+                raise gr.Error("Upload a picture with generation parameters first.", title="Nothing to send")
+            values, skipped = png_info.settings_from(text, info)
+            if skipped:
+                gr.Warning("Not used: " + "; ".join(skipped))
+            image = [] if not _takes_picture else [
+                gr.skip() if picture is None else
+                {"background": picture, "layers": [], "composite": picture} if _target == "inpaint" else picture]
+            return [*image, *values, gr.Tabs(selected=_target)]
+
+        outputs = ([target.image] if takes_picture else []) + [*target.settings(), tabs]
+        button.click(send, [source.image, source.parameters], outputs, api_visibility="private", queue=False)
 
 
 def _wire_send_to(panels: dict, tabs: gr.Tabs) -> None:

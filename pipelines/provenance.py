@@ -1,0 +1,124 @@
+"""Everything a picture says about itself once written: parameters, a record of how it was made, and labels.
+
+Every door (the studio's pages, the AUTOMATIC1111-compatible API, the Gradio API) writes pictures
+through this module, so every picture carries the same things:
+- the AUTOMATIC1111 `parameters` text other tools read (PNG text chunk);
+- a versioned JSON record (text chunk `easel`) with what that text cannot hold: model source and
+  revision or file hash, ControlNets, hashes of the input pictures, the scheduler's configuration,
+  memory fallbacks, Easel's version, the parent picture when one was reworked;
+- the IPTC digital source type in XMP (text chunk `XML:com.adobe.xmp`, where Adobe's tools, exiftool
+  and the IPTC's own checker look), saying the picture was generated.
+The invisible watermark is in the pixels already: the engine adds it (see watermark.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+from typing import Any
+
+from PIL import Image
+
+from .metadata import save_png
+
+RECORD_KEY = "easel"
+RECORD_SCHEMA = "easel.generation"
+RECORD_VERSION = 1
+XMP_KEY = "XML:com.adobe.xmp"
+IPTC_SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+GENERATED = IPTC_SOURCE_TYPES + "trainedAlgorithmicMedia"  # made by a model from a prompt
+COMPOSITE = IPTC_SOURCE_TYPES + "compositeWithTrainedAlgorithmicMedia"  # a user's picture partly regenerated
+
+_XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    Iptc4xmpExt:DigitalSourceType="{source_type}"
+    xmp:CreatorTool="{creator}"/>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>"""
+_SOURCE_TYPE_IN_XMP = re.compile(r"DigitalSourceType(?:=\"|>)\s*([^\"<\s]+)")
+
+
+def pixel_sha256(image: Image.Image) -> str:
+    """A hash of what a picture shows (mode, size, pixels), whatever file format carries it."""
+    digest = hashlib.sha256(f"{image.mode} {image.width}x{image.height}\n".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def record_of(image: Image.Image) -> dict | None:
+    """The Easel record a picture carries, or None (not Easel's, or its metadata was stripped)."""
+    text = _text_chunks(image).get(RECORD_KEY)
+    try:
+        record = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and record.get("schema") == RECORD_SCHEMA else None
+
+
+def source_type_of(image: Image.Image) -> str | None:
+    """The IPTC digital source type in a picture's XMP, if it has one."""
+    xmp = _text_chunks(image).get(XMP_KEY)
+    if isinstance(xmp, bytes):
+        xmp = xmp.decode("utf-8", errors="replace")
+    found = _SOURCE_TYPE_IN_XMP.search(xmp or "")
+    return found.group(1) if found else None
+
+
+def source_type(reworks_a_picture: bool, parent: dict | None) -> str:
+    """Generated from a prompt, or a user's picture partly regenerated (a generated parent stays generated)."""
+    return COMPOSITE if reworks_a_picture and parent is None else GENERATED
+
+
+def make_record(image: Image.Image, parameters: dict[str, Any], made_with: dict[str, Any]) -> dict:
+    """The JSON record of one picture: its parameters, what made it, and the hash of its pixels."""
+    return {"schema": RECORD_SCHEMA, "schema_version": RECORD_VERSION, **made_with, "parameters": parameters,
+            "image_sha256": pixel_sha256(image)}
+
+
+def write_png(result, index: int, target) -> None:
+    """Write picture `index` of a GenerationResult as PNG, with its parameters, record and labels."""
+    record = result.records[index] if result.records else None
+    extra = {}
+    if record is not None:
+        extra[RECORD_KEY] = json.dumps(_strict_json(record), ensure_ascii=False, sort_keys=True, default=str)
+        extra[XMP_KEY] = _XMP.format(source_type=record["digital_source_type"], creator=f"Easel {record['easel_version']}")
+    save_png(result.images[index], target, result.infotexts[index], extra)
+
+
+def png_bytes(result, index: int) -> bytes:
+    buffer = io.BytesIO()
+    write_png(result, index, buffer)
+    return buffer.getvalue()
+
+
+def png_of(image: Image.Image, infotext: str) -> bytes:
+    """A picture that is not a generation result (a control map, a preview) as PNG, with text if any."""
+    buffer = io.BytesIO()
+    save_png(image, buffer, infotext)
+    return buffer.getvalue()
+
+
+def _strict_json(value):
+    """Infinities and NaN (a scheduler's config has -inf) as text: strict JSON readers refuse them as numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(item) for item in value]
+    return value
+
+
+def _text_chunks(image: Image.Image) -> dict:
+    try:
+        return dict(getattr(image, "text", None) or image.info)  # .text also reads chunks after the pixels
+    except (OSError, ValueError):  # a truncated file
+        return dict(image.info)

@@ -1,0 +1,78 @@
+"""PNG Info: read the parameters of a picture made by Easel or by AUTOMATIC1111, and send them to a tab.
+
+Sending fills the tab's prompt and settings (and, for the tabs that start from a picture, the picture
+itself), so that Generate makes the picture again: with the same model, the same pixels.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import gradio as gr
+from PIL import Image
+
+from pipelines.metadata import parse_parameters, read_parameters
+from pipelines.provenance import record_of
+from pipelines.request import load_picture
+
+from .errors import guard
+from .uploads import uploaded
+
+SEND_TARGETS = ("txt2img", "img2img", "inpaint", "controlnet")
+
+
+@dataclass
+class PngInfoPanel:
+    image: gr.Image
+    parameters: gr.Textbox
+    send: dict  # target tab -> its "send to" button
+
+
+def create(studio) -> PngInfoPanel:
+    with gr.Row():
+        with gr.Column():
+            image = gr.Image(label="Picture", type="filepath", format="png", sources=["upload", "clipboard"],
+                             elem_id="png-info-image")
+        with gr.Column():
+            parameters = gr.Textbox(label="Parameters", lines=6, interactive=False, buttons=["copy"],
+                                    elem_id="png-info-parameters")
+            record = gr.JSON(label="Easel's record (how it was made)", elem_id="png-info-record")
+            with gr.Row():
+                send = {target: gr.Button(f"Send to {target}", size="sm", elem_id=f"png-info-send-{target}")
+                        for target in SEND_TARGETS}
+
+    def read(payload):
+        if payload is None:
+            return "", None
+        source = uploaded(payload, "image")
+        load_picture("image", source, studio.manager.settings.limits)  # refuse what is not a picture, or too big
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as file:
+            text, found = read_parameters(file) or "", record_of(file)
+        if not text and found is None:
+            gr.Info("This picture carries no generation parameters.")
+        return text, found
+
+    # preprocess=False: the file as uploaded (Gradio would re-encode it and drop the metadata)
+    image.change(guard(read), image, [parameters, record], api_name="png_info", preprocess=False)
+    return PngInfoPanel(image, parameters, send)
+
+
+def settings_from(text: str, info) -> tuple[list, list[str]]:
+    """Values for a tab's shared settings (in Panels.settings order) from parameters text; what was not used."""
+    parsed = parse_parameters(text or "")
+    settings = parsed["settings"]
+    sampler = parsed.get("sampler")
+    if sampler and settings.get("Schedule type", "").lower() == "karras":  # A1111 1.10 writes these apart
+        sampler = f"{sampler} Karras"
+    model = settings.get("Model")
+    skipped = []
+    if model and model not in info.models:
+        skipped.append(f"model {model!r} (not in this library: the current model stays)")
+        model = None
+    if sampler and sampler not in info.samplers:
+        skipped.append(f"sampler {sampler!r} (unknown here: the current sampler stays)")
+        sampler = None
+    values = [parsed["prompt"], parsed["negative_prompt"], model, sampler, parsed.get("steps"), parsed.get("cfg_scale"),
+              parsed.get("width"), parsed.get("height"), parsed.get("seed"), None]
+    return [gr.skip() if value is None else value for value in values], skipped
