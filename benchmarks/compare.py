@@ -380,6 +380,28 @@ def precision_rows(library_file: Path, side: int) -> list[tuple]:
              f"bf16 relative error {error:.3f}; CPU capability {capability}")]
 
 
+def compile_rows(library_file: Path, side: int) -> list[tuple]:
+    """torch.compile on the UNet (`--compile`): eager and compiled in turns, one guided step each, medians."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(library_file.parent / "sd15", subfolder="unet").eval()
+    latents, text, t = torch.randn(2, 4, side // 8, side // 8), torch.randn(2, 77, 768), torch.tensor(500)
+    with torch.inference_mode():
+        reference = unet(latents, t, text).sample
+        compiled = torch.compile(unet)
+        compile_seconds, output = seconds(lambda: compiled(latents, t, text).sample)
+        eager, fast = [], []
+        for _ in range(3):
+            eager.append(seconds(lambda: unet(latents, t, text))[0])
+            fast.append(seconds(lambda: compiled(latents, t, text))[0])
+    error = float((output - reference).norm() / reference.norm())
+    plain, quick = statistics.median(eager), statistics.median(fast)
+    return [(f"means: torch.compile, one UNet step {side}x{side}, s (median of 3)", f"eager {plain:.2f}",
+             f"{quick:.2f}", f"{plain / quick:.2f}x",
+             f"first call compiles: {compile_seconds:.0f} s (less on a later start: torch's on-disk cache); "
+             f"relative error {error:.1e}")]
+
+
 # --- the table -----------------------------------------------------------------------------------
 
 
@@ -423,7 +445,8 @@ def main(argv=None) -> None:
                        ("memory", lambda: memory_rows(library_file, side)),
                        ("app", lambda: app_rows(library_file, side, tiny)),
                        ("few steps", lambda: few_step_rows(library_file, side)),
-                       ("means", lambda: precision_rows(library_file, side // 2 if args.quick else side))):
+                       ("means", lambda: precision_rows(library_file, side // 2 if args.quick else side)),
+                       ("compile", lambda: compile_rows(library_file, side // 2 if args.quick else side))):
         started = time.perf_counter()
         try:
             rows += make()

@@ -209,6 +209,10 @@ class PipelineManager:
             return cached
         self._status(f"loading {entry.name}")
         loaded = load_base(entry, self.dtype, self.settings.allow_pickle, progress=self._load_progress)
+        if self.settings.compile:
+            # Compiled on its first run (minutes on a CPU; torch keeps the result in its on-disk cache, so a
+            # later start pays far less). In place: the module stays the one the residency moves and hooks.
+            loaded.pipeline.unet.compile()
         modules = {role: getattr(loaded.pipeline, role, None) for role in BASE_ROLES}
         for role, module in modules.items():
             if isinstance(module, torch.nn.Module):
