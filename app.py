@@ -47,14 +47,27 @@ def build_app(settings: app_settings.AppSettings):
     return demo, manager
 
 
-def launch_options(settings: app_settings.AppSettings) -> dict:
+def launch_options(settings: app_settings.AppSettings, manager=None) -> dict:
+    """`demo.launch` keyword arguments; with the manager, the AUTOMATIC1111-compatible API is served too."""
+    app_kwargs = {}
+    if settings.auth:
+        app_kwargs["middleware"] = [Middleware(LoginRequired)]
+    if settings.api and manager is not None:
+        from ui.a1111 import api_routes
+        from ui.a1111.body_limit import BodyLimit
+
+        # In the app from its start, before the server accepts connections; the engine is imported later.
+        app_kwargs["routes"] = api_routes(manager, settings)
+        # Pictures come inline as base64 (4/3 of their size), several per request: a few uploads' worth.
+        app_kwargs["middleware"] = [*app_kwargs.get("middleware", []),
+                                    Middleware(BodyLimit, max_bytes=4 * app_settings.parse_bytes(settings.max_upload))]
     # No allowed_paths: over HTTP only Gradio's own cache (uploads, and the pictures handed to the page)
     # is served, never the outputs folder, the models or the source.
     return dict(
         server_name=settings.host, server_port=settings.port, share=settings.share,
         auth=settings.auth or None, max_file_size=settings.max_upload, state_session_capacity=settings.max_sessions,
         css_paths=["assets/style.css"], footer_links=["api", "gradio"], show_error=False,
-        app_kwargs={"middleware": [Middleware(LoginRequired)]} if settings.auth else None,
+        app_kwargs=app_kwargs or None,
     )
 
 
@@ -67,7 +80,7 @@ def main(argv=None) -> None:
               "login.\n  Anyone with the address can use your machine. Add --auth USER:PASS.\n" + "!" * 78 + "\n",
               file=sys.stderr)
     demo, manager = build_app(settings)
-    demo.launch(**launch_options(settings), prevent_thread_lock=True)
+    demo.launch(**launch_options(settings, manager), prevent_thread_lock=True)
     manager.warm_up()  # the page is up: import the engine while the user types
     demo.block_thread()
 

@@ -30,9 +30,9 @@ def parameters_of(gallery):
     return Image.open(path), parse_parameters(read_parameters(path))
 
 
-def test_only_the_four_generation_endpoints_are_public(client):
+def test_only_the_generation_and_reading_endpoints_are_public(client):
     assert sorted(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == [
-        "/controlnet", "/img2img", "/inpaint", "/txt2img"]
+        "/controlnet", "/img2img", "/inpaint", "/png_info", "/txt2img", "/verify"]
 
 
 def test_txt2img_with_only_a_prompt(client):

@@ -162,6 +162,7 @@ def guarded(tiny_dir, tmp_path_factory):
 def test_with_a_login_every_route_refuses_a_stranger(guarded):
     routes = all_routes(guarded.demo.app)
     assert len(routes) > 40  # the walk found Gradio's API routes, not only the page
+    assert {"/sdapi/v1/txt2img", "/controlnet/detect"} <= {path for _, path in routes}  # and the A1111 API's
     body = json.dumps({"data": [SECRET_PROMPT], "fn_index": 0, "session_hash": "abcdef", "event_data": None,
                        "trigger_id": None}).encode()
     answered = {}
@@ -246,3 +247,12 @@ def test_local_defaults_are_not_exposed_and_the_caps_come_from_the_flags():
     from app import launch_options
 
     assert launch_options(capped)["state_session_capacity"] == 50  # sessions kept in memory: bounded
+
+
+def test_the_watermark_can_be_turned_off_only_on_ones_own_machine(caplog):
+    from ui.settings import parse
+
+    assert parse([]).engine.watermark and not parse(["--no-watermark"]).engine.watermark
+    exposed = parse(["--no-watermark", "--host", "0.0.0.0"])
+    assert exposed.engine.watermark and "--no-watermark is ignored" in caplog.text
+    assert parse(["--compile"]).engine.compile and not parse([]).engine.compile

@@ -5,10 +5,17 @@ anyone (the heartbeat that keeps a session open, cancel, streaming inputs, the r
 the route schema). Behind `--auth` a stranger should get nothing but the login form, so this
 middleware refuses every other request that carries no valid login cookie, and takes out of the
 login page the description of the API (model names, parameters) that Gradio puts in it.
+
+The AUTOMATIC1111-compatible routes (/sdapi/, /controlnet/) are called by programs, not browsers: they
+also take HTTP Basic credentials (the same USER:PASS pairs), as A1111 clients send them, and refuse
+without either with a 401 that asks for Basic, in A1111's error shape.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import json
 import re
 
@@ -21,6 +28,7 @@ PUBLIC_PATHS = {
     "/gradio_api/app_id", "/gradio_api/app_id/",
 }
 PUBLIC_PREFIXES = ("/static/", "/assets/", "/svelte/", "/pwa_icon/")
+BASIC_AUTH_PREFIXES = ("/sdapi/", "/controlnet/")  # the AUTOMATIC1111-compatible API
 
 
 class LoginRequired:
@@ -30,6 +38,12 @@ class LoginRequired:
         self.app = app
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(BASIC_AUTH_PREFIXES):
+            if _logged_in(scope) or _basic_credentials_valid(scope):
+                await self.app(scope, receive, send)
+            else:
+                await _ask_for_basic_credentials(scope, send)
+            return
         if scope["type"] in ("http", "websocket") and not _public(scope["path"]) and not _logged_in(scope):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
@@ -81,3 +95,40 @@ def _logged_in(scope) -> bool:
     cookies = Request(scope).cookies
     token = cookies.get(f"access-token-{app.cookie_id}") or cookies.get(f"access-token-unsecure-{app.cookie_id}")
     return app.tokens.get(token) is not None
+
+
+def _basic_credentials_valid(scope) -> bool:
+    app = scope.get("app")
+    accounts = getattr(app, "auth", None)
+    if not accounts:
+        return True
+    user, password = _basic_credentials(scope)
+    if user is None:
+        return False
+    if callable(accounts):
+        return bool(accounts(user, password))
+    expected = accounts.get(user)
+    # compare_digest: how long the check takes does not tell how much of the password was right
+    return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
+
+
+def _basic_credentials(scope) -> tuple[str | None, str | None]:
+    header = Request(scope).headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None, None
+    return (user, password) if sep else (None, None)
+
+
+async def _ask_for_basic_credentials(scope, send) -> None:
+    given = _basic_credentials(scope)[0] is not None
+    detail = "Incorrect username or password" if given else "Not authenticated"
+    body = json.dumps({"error": "HTTPException", "detail": detail, "body": "", "errors": ""}).encode()
+    await send({"type": "http.response.start", "status": 401,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"www-authenticate", b'Basic realm="Easel"')]})
+    await send({"type": "http.response.body", "body": body})

@@ -7,6 +7,7 @@ the defaults turn safe: no saved outputs, no user-chosen model paths.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ class AppSettings:
     queue_size: int = 20
     max_sessions: int = 2000  # browser sessions whose state (history) is kept in memory; the oldest go first
     max_upload: str = "20mb"
+    api: bool = True  # the AUTOMATIC1111-compatible HTTP API next to the pages (/sdapi/v1, /controlnet)
     engine: EngineSettings = field(default_factory=EngineSettings)
 
     @property
@@ -39,7 +41,7 @@ class AppSettings:
         return self.share or self.host not in ("127.0.0.1", "localhost", "::1") or ON_SPACES
 
 
-def _bytes(text: str) -> int:
+def parse_bytes(text: str) -> int:
     """"6GB", "512mb", "2g" or a plain number of bytes."""
     units = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "m": 2**20, "mb": 2**20, "g": 2**30, "gb": 2**30}
     text = text.strip().lower()
@@ -85,8 +87,8 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "auth", "require a login: USER:PASS, several separated by commas, or a file of them", type=_auth)
     _flag(parser, "offload", "how weights are placed: auto, none, model, sequential", default="auto",
           choices=["auto", "none", "model", "sequential"])
-    _flag(parser, "vram-budget", "bytes of weights kept on the GPU, e.g. 6GB (default: free memory minus 2GB)", type=_bytes)
-    _flag(parser, "ram-budget", "bytes of models kept in RAM, e.g. 16GB (default: half the RAM)", type=_bytes)
+    _flag(parser, "vram-budget", "bytes of weights kept on the GPU, e.g. 6GB (default: free memory minus 2GB)", type=parse_bytes)
+    _flag(parser, "ram-budget", "bytes of models kept in RAM, e.g. 16GB (default: half the RAM)", type=parse_bytes)
     _flag(parser, "outputs", "folder to save images in, or 'off'", default="off" if ON_SPACES else "outputs")
     _flag(parser, "device", "auto, cpu, cuda, cuda:1 or mps", default="auto")
     _flag(parser, "dtype", "auto, fp32, fp16 or bf16", default="auto")
@@ -97,6 +99,12 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "allow-custom-models", "accept model ids and paths that are not in the library (off when exposed)",
           action="store_true", default=False)
     _flag(parser, "queue-size", "requests that may wait in the queue", type=int, default=20)
+    _flag(parser, "compile", "torch.compile the UNet: faster steps where it pays, after minutes of compiling on "
+          "the first run (kept in torch's cache for later starts)", action="store_true", default=False)
+    _flag(parser, "no-watermark", "do not hide Easel's invisible watermark in pictures (refused when exposed: "
+          "pictures shared with others say they were generated)", action="store_true", default=False)
+    _flag(parser, "no-api", "turn off the AUTOMATIC1111-compatible HTTP API (/sdapi/v1/..., /controlnet/...)",
+          action="store_true", default=False)
     _flag(parser, "max-sessions", "browser sessions whose history is kept in memory (about 0.4 MB each); "
           "the oldest are dropped first", type=int, default=2000)
     _flag(parser, "max-steps", "highest number of steps a user may ask for", type=int, default=150)
@@ -107,15 +115,19 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     settings = AppSettings(
         model=args.model, models=args.models, host=args.host, port=args.port, share=args.share,
         auth=args.auth or [], outputs=None if args.outputs in ("off", "none", "") else args.outputs, demo=args.demo,
-        queue_size=args.queue_size, max_sessions=args.max_sessions,
+        queue_size=args.queue_size, max_sessions=args.max_sessions, api=not args.no_api,
     )
     settings.engine = EngineSettings(
         preview_period=0.5,  # a live preview is a PNG sent to the page: two a second are plenty
         device=args.device, dtype=args.dtype, offload=args.offload, vram_budget=args.vram_budget,
-        ram_budget=args.ram_budget, allow_pickle=args.allow_pickle,
+        ram_budget=args.ram_budget, allow_pickle=args.allow_pickle, compile=args.compile,
+        watermark=not args.no_watermark or settings.exposed,
         limits=Limits(max_steps=args.max_steps, max_batch=args.max_batch, max_side=args.max_side,
                       max_pixels=args.max_side * args.max_side),
     )
     # Model ids and paths typed by users are only for a studio on one's own machine.
     settings.engine.allow_custom_models = args.allow_custom_models or not settings.exposed
+    if args.no_watermark and settings.exposed:
+        logging.getLogger("easel").warning("--no-watermark is ignored: the studio is exposed, and pictures shared "
+                                           "with others keep the mark that says they were generated")
     return settings

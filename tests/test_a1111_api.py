@@ -1,0 +1,422 @@
+"""Programs written for AUTOMATIC1111 use the studio: plain HTTP and the `webuiapi` client generate, read
+parameters back, switch models, watch progress and stop runs; bad requests are answered by naming the field;
+a login and --no-api close the routes."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+import webuiapi
+from PIL import Image, ImageDraw
+
+from pipelines.metadata import read_parameters
+from tests.live_app import live_app
+
+QUEUE_SIZE = 1  # one API request at a time: a second one while a run goes is refused
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_dir, tmp_path_factory):
+    with live_app(tiny_dir, tmp_path_factory.mktemp("a1111-outputs"), queue_size=QUEUE_SIZE) as studio:
+        yield studio
+
+
+@pytest.fixture(scope="module")
+def http(studio):
+    with httpx.Client(base_url=studio.url.rstrip("/"), timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def api(studio):
+    port = int(studio.url.rstrip("/").rsplit(":", 1)[1])
+    return webuiapi.WebUIApi(host="127.0.0.1", port=port, sampler="Euler a", steps=2)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).resize((64, 64))
+
+
+def b64(picture: Image.Image, prefix: str = "") -> str:
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return prefix + base64.b64encode(buffer.getvalue()).decode()
+
+
+def decoded(text: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(text)))
+
+
+def txt2img(http, timeout: float | None = None, **fields) -> httpx.Response:
+    return http.post("/sdapi/v1/txt2img", json={"prompt": "a lighthouse", "steps": 2, "width": 64, "height": 64,
+                                                **fields}, timeout=timeout or http.timeout)
+
+
+def refused(response: httpx.Response, field: str, status: int = 422) -> str:
+    """The A1111 error envelope, naming `field`; returns its text."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "detail", "body", "errors"}
+    assert body["detail"].startswith(f"{field}: "), body["detail"]
+    assert "Traceback" not in response.text
+    return body["detail"]
+
+
+# --- generation over plain HTTP ------------------------------------------------------------------
+
+
+def test_txt2img_batches_have_consecutive_seeds_in_info_and_in_each_png(http):
+    response = txt2img(http, prompt="a fox", seed=42, batch_size=2, n_iter=2, width=80, not_an_a1111_field=1)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    info = json.loads(body["info"])
+    assert len(body["images"]) == 4
+    assert info["seed"] == 42 and info["all_seeds"] == [42, 43, 44, 45]
+    assert info["prompt"] == "a fox" and info["width"] == 80 and info["sd_model_name"] == "tiny-sd15"
+    for seed, text, infotext in zip(info["all_seeds"], body["images"], info["infotexts"]):
+        picture = decoded(text)
+        assert picture.size == (80, 64) and picture.format == "PNG"
+        assert read_parameters(picture) == infotext and f"Seed: {seed}," in infotext
+    assert body["parameters"]["n_iter"] == 2 and "not_an_a1111_field" not in body["parameters"]
+
+
+def test_a_split_sampler_and_scheduler_name_easel_s_sampler(http):
+    response = txt2img(http, sampler_name="DPM++ 2M", scheduler="Karras", seed=1)
+    info = json.loads(response.json()["info"])
+    assert info["sampler_name"] == "DPM++ 2M Karras" and "Sampler: DPM++ 2M Karras" in info["infotexts"][0]
+
+
+def test_what_easel_does_not_do_is_said_in_the_warnings(http):
+    info = json.loads(txt2img(http, restore_faces=True, enable_hr=True).json()["info"])
+    assert any(w.startswith("restore_faces") for w in info["warnings"])
+    assert any(w.startswith("enable_hr") for w in info["warnings"])
+
+
+def test_save_images_writes_into_the_outputs_folder(http, studio):
+    body = txt2img(http, seed=777, save_images=True).json()
+    saved = list(studio.outputs.rglob("*-777.png"))
+    assert len(saved) == 1 and read_parameters(saved[0]) == json.loads(body["info"])["infotexts"][0]
+
+
+def test_png_info_reads_the_parameters_back(http):
+    picture = txt2img(http, prompt="a red boat", negative_prompt="fog", seed=321).json()["images"][0]
+    answer = http.post("/sdapi/v1/png-info", json={"image": "data:image/png;base64," + picture}).json()
+    assert answer["info"].startswith("a red boat\nNegative prompt: fog")
+    assert answer["parameters"]["Seed"] == "321" and answer["parameters"]["Prompt"] == "a red boat"
+    assert (answer["parameters"]["Size-1"], answer["parameters"]["Size-2"]) == ("64", "64")
+
+
+# --- the webuiapi client ---------------------------------------------------------------------------
+
+
+def test_webuiapi_txt2img(api):
+    result = api.txt2img(prompt="a cat", seed=7, width=64, height=64, alwayson_scripts={})
+    assert len(result.images) == 1 and result.image.size == (64, 64)
+    assert result.info["seed"] == 7 and result.parameters["seed"] == 7
+    assert "Seed: 7," in result.image.info["parameters"] and "Sampler: Euler a," in result.image.info["parameters"]
+    assert api.png_info(result.image).parameters["Seed"] == "7"
+
+
+def test_webuiapi_img2img(api, photo):
+    result = api.img2img(images=[photo], prompt="a painting", denoising_strength=0.5, seed=3, steps=4,
+                         width=64, height=64, alwayson_scripts={})
+    assert result.image.size == (64, 64)
+    assert result.info["denoising_strength"] == 0.5 and "Denoising strength: 0.5" in result.info["infotexts"][0]
+    assert result.parameters["init_images"] is None  # not echoed back, as A1111
+
+
+def test_webuiapi_inpainting_keeps_what_is_outside_the_mask(api, photo):
+    mask = Image.new("L", photo.size, 0)
+    ImageDraw.Draw(mask).rectangle([16, 16, 47, 47], fill=255)
+    result = api.img2img(images=[photo], mask_image=mask, prompt="a dog", denoising_strength=1.0, inpainting_fill=1,
+                         inpaint_full_res=False, mask_blur=0, seed=5, steps=2, width=64, height=64,
+                         alwayson_scripts={})
+    assert result.image.size == (64, 64) and "Mask blur: 0" in result.info["infotexts"][0]
+    difference = np.abs(np.asarray(result.image.convert("RGB"), float) - np.asarray(photo, float)).mean(axis=2)
+    inside = np.asarray(mask) > 0
+    assert difference[~inside].mean() < 3 < difference[inside].mean()
+
+
+def test_webuiapi_controlnet_canny_returns_the_picture_and_the_detected_map(api, photo):
+    assert api.controlnet_version() == 2
+    assert "controlnet-sd15-canny-tiny" in api.controlnet_model_list()
+    assert {"canny", "tile_resample", "none"} <= set(api.controlnet_module_list())
+    unit = webuiapi.ControlNetUnit(image=photo, module="canny", model="control_v11p_sd15_canny [d14c016b]",
+                                   threshold_a=100, threshold_b=200, resize_mode="Crop and Resize")
+    result = api.txt2img(prompt="a statue", controlnet_units=[unit], seed=11, width=64, height=64,
+                         alwayson_scripts={})
+    picture, detected = result.images
+    assert picture.size == detected.size == (64, 64)
+    assert set(np.unique(np.asarray(detected.convert("L")))) <= {0, 255}  # an edge map: black and white only
+    assert "Module: canny" in result.info["extra_generation_params"]["ControlNet 0"]
+    assert result.info["all_seeds"] == [11] and "ControlNet 0" in picture.info["parameters"]
+    maps = api.controlnet_detect(images=[photo], module="canny", threshold_a=100, threshold_b=200)
+    assert maps.info == "Success" and np.array_equal(np.asarray(maps.image.convert("L")),
+                                                     np.asarray(detected.convert("L")))
+
+
+def test_controlnet_units_as_older_clients_send_them(http, photo):
+    """Numbers for enums, no `enabled` (counts as on), the legacy `input_image`; a disabled unit does nothing."""
+    older = {"input_image": b64(photo, "data:image/png;base64,"), "module": "canny",
+             "model": "controlnet-sd15-canny-tiny", "resize_mode": 1, "control_mode": 0, "processor_res": -1}
+    body = txt2img(http, alwayson_scripts={"controlnet": {"args": [older]}}).json()
+    assert len(body["images"]) == 2 and "ControlNet 0" in json.loads(body["info"])["extra_generation_params"]
+    off = txt2img(http, alwayson_scripts={"controlnet": {"args": [{**older, "enabled": False}]}}).json()
+    assert len(off["images"]) == 1 and "ControlNet 0" not in json.loads(off["info"])["extra_generation_params"]
+
+
+@pytest.mark.parametrize("sampler,scheduler,easel", [
+    ("DPM++ 2M", "Karras", "DPM++ 2M Karras"), ("DPM++ 2M", "automatic", "DPM++ 2M Karras"),  # A1111's automatic
+    ("DPM++ 2M Karras", None, "DPM++ 2M Karras"), ("Euler a", "automatic", "Euler a"), ("k_euler", None, "Euler"),
+    ("Euler a Karras", None, "Euler a"), ("DPM++ 2M SDE", "exponential", "DPM++ 2M SDE"), (None, None, None),
+])
+def test_a1111_sampler_names_become_easel_s(sampler, scheduler, easel):
+    from ui.a1111.samplers import easel_sampler
+
+    assert easel_sampler(sampler, scheduler, []) == easel
+
+
+def test_webuiapi_lists_models_and_samplers_and_switches_the_model(api):
+    assert {"tiny-sd15", "tiny-sdxl"} <= set(api.util_get_model_names())
+    assert {"Euler a", "DPM++ 2M Karras"} <= set(api.util_get_sampler_names())
+    assert "karras" in api.util_get_scheduler_names()
+    try:
+        api.util_set_model("tiny-sdxl")
+        assert api.util_get_current_model() == "tiny-sdxl"
+        result = api.txt2img(prompt="x", seed=1, width=64, height=64, alwayson_scripts={})
+        assert result.info["sd_model_name"] == "tiny-sdxl" and "Model: tiny-sdxl" in result.info["infotexts"][0]
+    finally:
+        api.util_set_model("tiny-sd15")
+    assert api.txt2img(prompt="x", width=64, height=64, alwayson_scripts={}).info["sd_model_name"] == "tiny-sd15"
+
+
+def test_override_settings_choose_the_model_for_one_request(http):
+    body = txt2img(http, override_settings={"sd_model_checkpoint": "tiny-sdxl [0123456789]"}).json()
+    assert json.loads(body["info"])["sd_model_name"] == "tiny-sdxl"
+    assert http.get("/sdapi/v1/options").json()["sd_model_checkpoint"] == "tiny-sd15"
+
+
+def test_what_clients_ask_on_connect_answers_json(api, http):
+    assert "controlnet" in api.get_scripts()["txt2img"]
+    for answer in (api.get_options(), api.get_upscalers(), api.get_sd_vae(), api.get_loras(), api.get_embeddings(),
+                   api.get_cmd_flags(), api.get_memory(), api.get_progress(), api.refresh_checkpoints()):
+        assert answer is None or isinstance(answer, (dict, list))
+    assert api.set_options({"a_setting_of_some_client": 3}) is None
+    assert api.get_options()["a_setting_of_some_client"] == 3
+    assert api.interrupt() == {} and api.skip() is None  # nothing running: nothing happens
+    assert http.post("/sdapi/v1/unload-checkpoint").json() == {}
+    assert http.post("/sdapi/v1/reload-checkpoint").json() == {}
+
+
+# --- progress, interrupt, the queue ---------------------------------------------------------------
+
+
+class LongRun:
+    """A 100-step run at 128 px (unless told otherwise), in a thread, as another client would start it."""
+
+    def __init__(self, http, **fields):
+        self.response = None
+        self.fields = {"steps": 100, "width": 128, "height": 128, "seed": 99, **fields}
+        self.thread = threading.Thread(target=self._run, args=(http,), daemon=True)
+        self.thread.start()
+
+    def _run(self, http):
+        self.response = txt2img(http, **self.fields)
+
+    def progress_at(self, http, step: int) -> dict:
+        """Poll /progress until the run is at `step` or later and shows a live preview."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            report = http.get("/sdapi/v1/progress").json()
+            if report["state"]["sampling_step"] >= step and report["current_image"]:
+                return report
+            assert self.thread.is_alive(), "the run ended before progress was seen"
+            time.sleep(0.01)
+        raise AssertionError("no progress within 60 s")
+
+    def finish(self) -> httpx.Response:
+        self.thread.join(timeout=60)
+        return self.response
+
+
+def test_progress_shows_the_run_and_interrupt_stops_it_early(http):
+    run = LongRun(http)
+    report = run.progress_at(http, 3)
+    assert 0 < report["progress"] < 1 and report["state"]["sampling_steps"] == 100
+    assert report["state"]["job_count"] == 1 and report["textinfo"].startswith("step ")
+    assert decoded(report["current_image"]).format == "PNG"
+    assert http.post("/sdapi/v1/interrupt").json() == {}
+    response = run.finish()
+    assert response.status_code == 200
+    info = json.loads(response.json()["info"])
+    assert response.json()["images"] == [] and any("interrupted" in w for w in info["warnings"])
+    assert http.get("/sdapi/v1/progress").json()["state"]["job_count"] == 0  # the device is free again
+    started = time.monotonic()
+    assert len(txt2img(http).json()["images"]) == 1 and time.monotonic() - started < 30
+
+
+def test_skip_drops_the_batch_in_progress_and_the_next_batch_runs(http):
+    run = LongRun(http, n_iter=2, width=64, height=64)
+    assert run.progress_at(http, 3)["state"]["job_no"] == 0
+    assert http.post("/sdapi/v1/skip").json() is None
+    body = run.finish().json()
+    info = json.loads(body["info"])
+    assert len(body["images"]) == 1 and info["all_seeds"] == [100]  # only the second batch: seed 99 + 1
+
+
+def test_a_client_that_hangs_up_frees_the_device(http, studio):
+    before = studio.manager.last_run  # replaced by every run that finishes
+    with pytest.raises(httpx.ReadTimeout):
+        txt2img(http, steps=150, width=128, height=128, timeout=1.0)
+    deadline = time.monotonic() + 30
+    while http.get("/sdapi/v1/progress").json()["state"]["job_count"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert http.get("/sdapi/v1/progress").json()["state"]["job_count"] == 0
+    assert studio.manager.last_run is before  # it stopped, it did not finish
+    assert txt2img(http).status_code == 200
+
+
+def test_beyond_the_queue_size_a_request_is_refused_with_503(http):
+    run = LongRun(http)
+    run.progress_at(http, 1)
+    busy = txt2img(http)
+    assert busy.status_code == 503 and "queue full" in busy.json()["detail"]
+    http.post("/sdapi/v1/interrupt")
+    assert run.finish().status_code == 200
+    assert txt2img(http).status_code == 200
+
+
+# --- bad requests ----------------------------------------------------------------------------------
+
+
+def unit(**fields) -> dict:
+    return {"alwayson_scripts": {"controlnet": {"args": [{"module": "canny", "model": "sd1/canny", **fields}]}}}
+
+
+BAD_VALUES = [
+    ("steps far too many", {"steps": 100_000}, "steps"),
+    ("unknown sampler", {"sampler_name": "Nope"}, "sampler_name"),
+    ("unknown scheduler", {"sampler_name": "Euler", "scheduler": "wobbly"}, "scheduler"),
+    ("guidance too high", {"cfg_scale": 99}, "cfg_scale"),
+    ("width not a multiple of 8", {"width": 100}, "width"),
+    ("n_iter zero", {"n_iter": 0}, "n_iter"),
+    ("unknown model", {"override_settings": {"sd_model_checkpoint": "no-such-model"}},
+     "override_settings.sd_model_checkpoint"),
+    ("ControlNet unit without a picture", unit(), "alwayson_scripts.controlnet.args[0].image"),
+    ("ControlNet unit with an unknown module", unit(module="x-ray", image="aGk="),
+     "alwayson_scripts.controlnet.args[0].module"),
+    ("ControlNet unit with an unknown model", unit(model="control_v11_mystery", image="aGk="),
+     "alwayson_scripts.controlnet.args[0].model"),
+    ("ControlNet weight too high", unit(weight=9, image="PHOTO"), "alwayson_scripts.controlnet.args[0].weight"),
+    ("ControlNet thresholds crossed", unit(threshold_a=250, threshold_b=10, image="PHOTO"),
+     "alwayson_scripts.controlnet.args[0].threshold_a"),
+]
+
+
+@pytest.mark.parametrize("fields,field", [case[1:] for case in BAD_VALUES], ids=[case[0] for case in BAD_VALUES])
+def test_a_bad_value_is_answered_by_naming_the_field(http, photo, fields, field):
+    fields = json.loads(json.dumps(fields).replace('"PHOTO"', json.dumps(b64(photo))))
+    refused(txt2img(http, **fields), field)
+
+
+def test_bad_pictures_are_answered_by_naming_the_field(http, photo):
+    refused(http.post("/sdapi/v1/img2img", json={"init_images": ["not base64 at all!"]}), "init_images[0]")
+    not_a_picture = base64.b64encode(b"#!/bin/sh\necho these are not pixels\n").decode()
+    assert "not a picture" in refused(http.post("/sdapi/v1/img2img", json={"init_images": [not_a_picture]}),
+                                      "init_images")
+    refused(http.post("/sdapi/v1/img2img", json={"steps": 2}), "init_images")
+    black = b64(Image.new("L", (64, 64), 0))
+    assert "nothing is painted" in refused(
+        http.post("/sdapi/v1/img2img", json={"init_images": [b64(photo)], "mask": black, "steps": 2}), "mask")
+
+
+def test_wrong_types_get_fastapi_s_422(http):
+    for fields, where in (({"steps": "many"}, "steps"), ({"prompt": ["a", "list"]}, "prompt"), ({"seed": 1.5}, "seed")):
+        response = txt2img(http, **fields)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", where]
+    assert http.post("/sdapi/v1/txt2img", content=b"{not json", headers={"content-type": "application/json"}
+                     ).status_code == 422
+
+
+def test_a_body_over_the_cap_is_refused_whether_it_says_its_length_or_streams_it(http):
+    huge = json.dumps({"prompt": "x", "init_images": ["A" * (81 * 2**20)]}).encode()  # over 4 x --max-upload (20 MB)
+    assert http.post("/sdapi/v1/img2img", content=huge, headers={"content-type": "application/json"}
+                     ).status_code == 413
+
+    def streamed():
+        for start in range(0, len(huge), 2**20):
+            yield huge[start:start + 2**20]
+
+    response = http.post("/sdapi/v1/img2img", content=streamed(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "request body over" in response.json()["detail"]
+    assert txt2img(http).status_code == 200
+
+
+def test_a_model_that_cannot_load_gets_a_clear_message_and_the_server_keeps_serving(http, tiny_dir, tmp_path):
+    whole = (tiny_dir / "sd15-tiny.safetensors").read_bytes()
+    (tmp_path / "truncated.safetensors").write_bytes(whole[: len(whole) // 2])
+    response = txt2img(http, override_settings={"sd_model_checkpoint": str(tmp_path / "truncated.safetensors")})
+    assert response.status_code == 500 and response.json()["error"] == "ModelLoadError"
+    assert "download it again" in response.json()["detail"] and "Traceback" not in response.text
+    assert txt2img(http).status_code == 200
+
+
+def test_out_of_memory_and_crashes_are_answered_and_the_server_keeps_serving(http, studio, monkeypatch):
+    from pipelines.errors import OutOfMemory
+
+    for error, words in ((OutOfMemory("not enough memory: lower the size or the batch"), "lower the size"),
+                         (RuntimeError("kernel exploded"), "RuntimeError: kernel exploded")):
+        def failing(*args, _error=error, **kwargs):
+            raise _error
+
+        monkeypatch.setitem(vars(studio.manager), "generate", failing)  # in front of the engine's own
+        response = txt2img(http)
+        assert response.status_code == 500 and words in response.json()["detail"]
+        assert "Traceback" not in response.text
+        monkeypatch.undo()
+    assert txt2img(http).status_code == 200
+
+
+# --- a login, and --no-api ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded(tiny_dir):
+    with live_app(tiny_dir, None, auth=[("ann", "s3cret-pass")]) as studio:
+        yield studio
+
+
+def test_with_a_login_the_api_asks_for_basic_credentials_and_accepts_them(guarded):
+    assert not guarded.manager.started  # serving the API did not import the engine at launch
+    url = guarded.url.rstrip("/")
+    for path in ("/sdapi/v1/sd-models", "/controlnet/version"):
+        stranger = httpx.get(url + path)
+        assert stranger.status_code == 401 and stranger.headers["www-authenticate"].startswith("Basic")
+        assert httpx.get(url + path, auth=("ann", "wrong")).status_code == 401
+        assert httpx.get(url + path, auth=("ann", "s3cret-pass")).status_code == 200
+    assert httpx.post(url + "/sdapi/v1/txt2img", json={"prompt": "a"}).status_code == 401
+    client = webuiapi.WebUIApi(host="127.0.0.1", port=int(url.rsplit(":", 1)[1]), username="ann",
+                               password="s3cret-pass", steps=2)
+    assert client.txt2img(prompt="logged in", width=64, height=64, alwayson_scripts={}).image.size == (64, 64)
+
+
+def test_no_api_turns_the_routes_off(tiny_dir):
+    with live_app(tiny_dir, None, api=False) as studio:
+        url = studio.url.rstrip("/")
+        assert httpx.get(url + "/sdapi/v1/sd-models").status_code == 404
+        assert httpx.post(url + "/sdapi/v1/txt2img", json={"prompt": "a"}).status_code == 404
+        assert httpx.get(url + "/controlnet/version").status_code == 404
+    from ui.settings import parse
+
+    assert parse([]).api and not parse(["--no-api"]).api

@@ -1,0 +1,59 @@
+"""One txt2img/img2img request from start to answer: plan, queue, the engine's runs, saved pictures, response."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from pipelines.errors import GenerationCancelled, InvalidRequest
+from pipelines.provenance import write_png
+
+from .errors import message_of
+from .jobs import Job
+from .results import response
+
+log = logging.getLogger(__name__)
+
+
+async def generate(context, plan, request) -> dict:
+    job = Job(f"scripts_{plan.kind}", len(plan.requests))
+    return await context.jobs.run(job, lambda: _answer(context, plan, job), request)
+
+
+def _answer(context, plan, job: Job) -> dict:
+    """In the job's thread: the runs, then saving and encoding the pictures, which take time too."""
+    results = _run(context.manager, plan, job)
+    if plan.save_images and context.outputs:
+        _save(results, Path(context.outputs), plan.warnings)
+    send_maps = not context.options.as_dict().get("control_net_no_detectmap")
+    return response(plan, results, job, send_maps)
+
+
+def _run(manager, plan, job: Job) -> list:
+    """Each batch in turn. Interrupt ends the job with the pictures made so far; skip drops the batch in progress."""
+    results = []
+    for iteration, request in enumerate(plan.requests):
+        token = job.begin(iteration)
+        try:
+            results.append(manager.generate(request, on_step=job.on_step, on_preview=job.on_preview, cancel=token,
+                                            on_status=job.on_status))
+        except GenerationCancelled:
+            if job.interrupted:
+                break
+        except InvalidRequest as error:  # the engine's field name, turned into the client's
+            raise InvalidRequest(plan.client_field(error.field), message_of(error)) from None
+    return results
+
+
+def _save(results: list, outputs: Path, warnings: list[str]) -> None:
+    """`save_images`: into the studio's outputs folder, as its pages save; a failure is reported, not fatal."""
+    try:
+        folder = outputs / f"{datetime.now():%Y-%m-%d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for result in results:
+            for index, seed in enumerate(result.seeds):
+                write_png(result, index, folder / f"{datetime.now():%Y%m%d-%H%M%S-%f}-{seed}.png")
+    except OSError as error:
+        log.warning("saving to %s failed: %s", outputs, error.strerror or type(error).__name__)
+        warnings.append(f"save_images: could not save to the outputs folder ({error.strerror or error})")

@@ -1,0 +1,68 @@
+"""The API's settings (GET/POST /sdapi/v1/options): which model it generates with, and what clients store.
+
+Only `sd_model_checkpoint` changes what Easel does: it switches the model API requests use (the
+studio's pages choose theirs on the page). A client's other keys are kept and given back, where A1111
+refuses keys it does not know; the defaults below are A1111's, for clients that read them.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from pipelines.request import InvalidRequest
+
+from .checkpoints import library_name
+
+DEFAULTS = {
+    "sd_vae": "Automatic", "sd_checkpoint_hash": None, "CLIP_stop_at_last_layers": 1, "samples_format": "png",
+    "enable_pnginfo": True, "return_grid": False, "grid_only_if_multiple": True, "face_restoration": False,
+    "face_restoration_model": None, "show_progress_every_n_steps": 1, "live_previews_enable": True,
+    "eta_noise_seed_delta": 0, "initial_noise_multiplier": 1.0, "return_mask": False, "return_mask_composite": False,
+    "control_net_no_detectmap": False,
+}
+
+
+class ApiOptions:
+    def __init__(self, manager, limits, allow_custom_models: bool):
+        self._manager = manager  # its library is read when first asked: the engine starts after the page
+        self._limits = limits
+        self._allow_custom = allow_custom_models
+        self._model: str | None = None  # None: the library's default
+        self._stored: dict = {}
+        self._lock = threading.Lock()
+
+    @property
+    def library(self):
+        return self._manager.library
+
+    @property
+    def model(self) -> str | None:
+        return self._model or self.library.default
+
+    def resolve_model(self, field: str, text) -> str:
+        """The library name of a model a client names. Outside the library, a name goes to the engine as it is
+        when the operator allows custom models (the engine then checks it), else it is refused here."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidRequest(field, f"must name a model, got {text!r}")
+        library = self.library
+        name = library_name(library, text)
+        if name is not None:
+            return name
+        if self._allow_custom:
+            return text.strip()
+        raise InvalidRequest(field, f"unknown model {text!r}; choose one of: {', '.join(library.models)}")
+
+    def as_dict(self) -> dict:
+        with self._lock:
+            stored = dict(self._stored)
+        units = self._limits.max_control_units
+        return {**DEFAULTS, **stored, "sd_model_checkpoint": self.model, "control_net_unit_count": units,
+                "control_net_max_models_num": units}
+
+    def update(self, values: dict) -> None:
+        model = values.get("sd_model_checkpoint")
+        name = self.resolve_model("sd_model_checkpoint", model) if model is not None else None
+        with self._lock:
+            if name is not None:
+                self._model = name
+            self._stored.update({k: v for k, v in values.items() if k != "sd_model_checkpoint"})

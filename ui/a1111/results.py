@@ -1,0 +1,75 @@
+"""Easel's results turned into A1111's response: base64 PNGs, the echoed request, and the `info` JSON text.
+
+`info` holds what A1111's `Processed.js()` holds, in its order, so clients that read `info["seed"]`,
+`all_seeds` or `infotexts` find them; `warnings` is Easel's own key, saying what was not done as asked.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pipelines.metadata import parse_parameters
+from pipelines.provenance import png_bytes, png_of
+
+from .pictures import base64_text
+
+# Infotext settings that have their own key in `info`; the others go to extra_generation_params.
+_OWN_KEYS = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "Version"}
+
+
+def response(plan, results: list, job, send_maps: bool) -> dict:
+    images = []
+    if plan.send_images:
+        images = [base64_text(png_bytes(result, i)) for result in results for i in range(len(result.images))]
+        if results and send_maps:  # the detected maps after the pictures, as the ControlNet extension does
+            images += [base64_text(png_of(control_map, "")) for control_map, save in
+                       zip(results[0].control_maps, plan.control.save_maps) if save]
+    return {"images": images, "parameters": plan.echo, "info": json.dumps(info(plan, results, job))}
+
+
+def info(plan, results: list, job) -> dict:
+    first = plan.requests[0]
+    resolved = results[0].parameters if results else {}
+    settings = parse_parameters(results[0].infotexts[0])["settings"] if results else {}
+    seeds = [seed for result in results for seed in result.seeds]
+    infotexts = [text for result in results for text in result.infotexts]
+    prompts = [resolved.get("prompt", first.prompt or "")] * len(seeds)
+    negatives = [resolved.get("negative_prompt", first.negative_prompt or "")] * len(seeds)
+    warnings = list(dict.fromkeys([*plan.warnings, *(w for result in results for w in result.warnings)]))
+    if job.interrupted:
+        warnings.append(f"interrupted: {len(seeds)} of {len(plan.requests) * (first.batch_size or 1)} pictures were made")
+    return {
+        "prompt": prompts[0] if prompts else first.prompt or "",
+        "all_prompts": prompts,
+        "negative_prompt": negatives[0] if negatives else first.negative_prompt or "",
+        "all_negative_prompts": negatives,
+        "seed": seeds[0] if seeds else plan.seed,
+        "all_seeds": seeds,
+        "subseed": plan.subseed,
+        "all_subseeds": [plan.subseed] * len(seeds),
+        "subseed_strength": 0,
+        "width": resolved.get("width", first.width),
+        "height": resolved.get("height", first.height),
+        "sampler_name": resolved.get("sampler", first.sampler),
+        "cfg_scale": resolved.get("guidance_scale", first.guidance_scale),
+        "steps": resolved.get("steps", first.steps),
+        "batch_size": resolved.get("batch_size", first.batch_size),
+        "restore_faces": False,
+        "face_restoration_model": None,
+        "sd_model_name": resolved.get("model", first.model),
+        "sd_model_hash": settings.get("Model hash"),
+        "sd_vae_name": None,
+        "sd_vae_hash": None,
+        "seed_resize_from_w": -1,
+        "seed_resize_from_h": -1,
+        "denoising_strength": resolved.get("strength") if first.image is not None else None,
+        "extra_generation_params": {k: v for k, v in settings.items() if k not in _OWN_KEYS},
+        "index_of_first_image": 0,
+        "infotexts": infotexts,
+        "styles": [],
+        "job_timestamp": job.timestamp,
+        "clip_skip": 1,
+        "is_using_inpainting_conditioning": first.task == "inpaint",
+        "version": settings.get("Version"),
+        "warnings": warnings,
+    }

@@ -1,0 +1,136 @@
+"""An A1111 txt2img/img2img request turned into Easel's GenerationRequests, one per `n_iter` batch.
+
+A1111 runs `n_iter` batches of `batch_size` pictures, picture i of the whole job taking seed + i; here
+each batch is one `manager.generate` call whose seed is the job's seed plus the pictures before it.
+What A1111 has and Easel does not (hires fix, face restoration, variation seeds, styles) is accepted
+and named in the response's warnings, never silently dropped; the engine validates everything else,
+and its field names are turned back into the client's (`client_field`) for its messages.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from pipelines.request import MAX_SEED, GenerationRequest, InvalidRequest
+
+from .control_units import ControlPlan, control_plan
+from .pictures import picture_bytes
+from .samplers import easel_sampler
+from .schemas import Generation, Img2Img, Txt2Img
+
+RESIZE_MODES = {0: "resize", 1: "crop", 2: "fill", 3: "resize"}  # 3, A1111's latent upscale: resized as pictures
+# The engine's field names that differ from A1111's.
+CLIENT_FIELDS = {"guidance_scale": "cfg_scale", "sampler": "sampler_name", "image": "init_images",
+                 "strength": "denoising_strength", "only_masked_padding": "inpaint_full_res_padding",
+                 "invert_mask": "inpainting_mask_invert"}
+
+
+@dataclass
+class Plan:
+    kind: str  # "txt2img" or "img2img"
+    requests: list[GenerationRequest]  # one per batch (n_iter)
+    seed: int
+    subseed: int
+    echo: dict  # the request as validated, given back as `parameters`
+    control: ControlPlan
+    model_field: str  # the client's field that named the model
+    send_images: bool = True
+    save_images: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def client_field(self, engine_field: str) -> str:
+        if engine_field == "model":
+            return self.model_field
+        return self.control.client_field(engine_field) or CLIENT_FIELDS.get(engine_field, engine_field)
+
+
+def txt2img_plan(body: Txt2Img, options, limits) -> Plan:
+    warnings = _unsupported(body) + (["enable_hr: Easel has no hires fix; the picture was made at width x height"]
+                                     if body.enable_hr else [])
+    size = (body.width, body.height)
+    control = control_plan(body.alwayson_scripts, options.library, None, size, warnings)
+    task = {"task": "controlnet" if control.units else "txt2img", "resize_mode": control.resize_mode or "resize"}
+    return _plan("txt2img", body, task, control, options, limits, warnings, body.model_dump())
+
+
+def img2img_plan(body: Img2Img, options, limits) -> Plan:
+    warnings = _unsupported(body)
+    images = body.init_images or []
+    if len(images) > 1:
+        warnings.append(f"init_images: Easel starts every picture from the first of the {len(images)} init images")
+    image = picture_bytes("init_images[0]", images[0]) if images else None
+    mask = picture_bytes("mask", body.mask)
+    size = (body.width, body.height)
+    control = control_plan(body.alwayson_scripts, options.library, image, size, warnings)
+    if body.resize_mode not in RESIZE_MODES:
+        raise InvalidRequest("resize_mode", f"unknown value {body.resize_mode!r}; choose one of: 0 (just resize), "
+                                            "1 (crop and resize), 2 (resize and fill), 3 (latent upscale)")
+    task = {"task": "controlnet" if control.units else "inpaint" if mask is not None else "img2img", "image": image,
+            "resize_mode": RESIZE_MODES[body.resize_mode], **_given(strength=body.denoising_strength)}
+    if mask is not None:
+        blur = body.mask_blur if body.mask_blur is not None else body.mask_blur_x
+        if body.mask_blur is None and body.mask_blur_x != body.mask_blur_y:
+            warnings.append("mask_blur_y: Easel blurs the mask the same in both directions; mask_blur_x was used")
+        if body.inpainting_fill != 1:
+            warnings.append(f"inpainting_fill: {body.inpainting_fill} is not available in Easel; the masked area "
+                            "starts from the original picture (1, 'original')")
+        task.update(mask=mask, invert_mask=bool(body.inpainting_mask_invert),
+                    inpaint_only_masked=bool(body.inpaint_full_res is None or body.inpaint_full_res),
+                    **_given(mask_blur=blur, only_masked_padding=body.inpaint_full_res_padding))
+    echo = body.model_dump()
+    if not body.include_init_images:  # as A1111: the pictures are not sent back
+        echo.update(init_images=None, mask=None)
+    return _plan("img2img", body, task, control, options, limits, warnings, echo)
+
+
+def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options, limits, warnings: list[str],
+          echo: dict) -> Plan:
+    if body.script_name and body.script_name.strip().lower() not in ("", "none"):
+        raise InvalidRequest("script_name", f"Easel has no script {body.script_name!r}; leave script_name empty")
+    override = dict(body.override_settings or {})
+    model_field = "sd_model_checkpoint"
+    model = options.model
+    if override.get("sd_model_checkpoint"):
+        model_field = "override_settings.sd_model_checkpoint"
+        model = options.resolve_model(model_field, override.pop("sd_model_checkpoint"))
+    override.pop("sd_model_checkpoint", None)
+    if override:
+        warnings.append(f"override_settings: Easel uses only sd_model_checkpoint; ignored: {', '.join(map(str, override))}")
+    try:
+        sampler = easel_sampler(body.sampler_name or body.sampler_index, body.scheduler, warnings)
+    except ValueError as error:
+        raise InvalidRequest("scheduler", str(error)) from None
+    batch = body.batch_size if body.batch_size is not None else 1
+    batches = body.n_iter if body.n_iter is not None else 1
+    if not 1 <= batches <= limits.max_batch:
+        raise InvalidRequest("n_iter", f"must be from 1 to {limits.max_batch}, got {batches}")
+    seed = -1 if body.seed is None else body.seed
+    if seed == -1:  # resolved here, so that every batch continues where the one before ended
+        seed = random.randrange(MAX_SEED - max(1, min(batch, limits.max_batch)) * batches)
+    common = dict(model=model, prompt=body.prompt, negative_prompt=body.negative_prompt, batch_size=batch,
+                  control_units=control.units, **task,
+                  **_given(steps=body.steps, guidance_scale=body.cfg_scale, sampler=sampler, width=body.width,
+                           height=body.height))
+    requests = [GenerationRequest(seed=seed + k * batch if seed >= 0 else seed, **common) for k in range(batches)]
+    return Plan(kind=kind, requests=requests, seed=seed, subseed=-1 if body.subseed is None else body.subseed,
+                echo=echo, control=control, model_field=model_field, send_images=body.send_images,
+                save_images=body.save_images, warnings=warnings)
+
+
+def _unsupported(body: Generation) -> list[str]:
+    """What the request asks for that Easel does not do: the response says so."""
+    notes = {
+        "restore_faces": "Easel has no face restoration",
+        "tiling": "Easel does not make tiling pictures",
+        "subseed_strength": "Easel has no variation seeds",
+        "styles": "Easel has no saved styles; write them into the prompt",
+        "refiner_checkpoint": "Easel has no refiner pass",
+        "infotext": "Easel does not fill a request from an infotext",
+    }
+    return [f"{name}: {note}; ignored" for name, note in notes.items() if getattr(body, name)]
+
+
+def _given(**values) -> dict:
+    """The values the client set; the engine fills in the rest with the model's defaults."""
+    return {name: value for name, value in values.items() if value is not None}
