@@ -81,7 +81,12 @@ def main(argv=None) -> None:
               file=sys.stderr)
     demo, manager = build_app(settings)
     demo.launch(**launch_options(settings, manager), prevent_thread_lock=True)
-    manager.warm_up()  # the page is up: import the engine while the user types
+    try:
+        manager.warm_up()  # the page is up: import the engine while the user types
+    except Exception as error:  # noqa: BLE001 - e.g. --device cuda without a GPU: say it once and stop
+        log.error("the engine could not start: %s: %s", type(error).__name__, error)
+        demo.close()
+        sys.exit(1)
     demo.block_thread()
 
 

@@ -253,7 +253,7 @@ def report(results: list[MethodResult], command: str) -> str:
         *(method_table(result) for result in results),
         "## Speed",
         "",
-        "One run each on the astronaut photo; this machine is shared, so read them as +-30 %. `detect` on an "
+        "One run each on the astronaut photo; on a shared machine, read them as +-30 %. `detect` on an "
         "unmarked picture reads it and its 2x copy (5x the pixels), on a marked one only itself.",
         "",
         timing_table(results),
@@ -280,11 +280,11 @@ NOTES = """## What this means
 - **rivaGan** (a small neural network shipped inside the library, run with onnxruntime) is the only
   method here that survives both crops. Three photos are too few to claim 95 %: in an exploratory run
   during development (the 9 whole photos, another 32-bit payload, no 2x read) it read only 22 of 32 bits
-  from retina after JPEG 75. And it is slow on this CPU: 2 s to mark a 512x512 picture, over 10 s at
+  from retina after JPEG 75. And it is slow on the CPU measured: 2 s to mark a 512x512 picture, over 10 s at
   1024x1024, and over a minute to clear an unmarked 1024x1024 one; too slow for every picture Easel makes.
 - **Stronger marks exist but cannot run here.** TrustMark (Adobe; `pip install trustmark`) is built to
   survive crops, resizes and JPEG, but its PyPI package (an sdist of about 60 KB) ships no weights: it
-  downloads them from Adobe's server at first use, and this environment reaches only package registries.
+  downloads them from Adobe's server at first use, so it cannot run offline.
   Stable Signature (Meta) marks by fine-tuning the VAE decoder, per model; its weights are not on a
   package registry either. Either is the step up where weights can be fetched.
 """

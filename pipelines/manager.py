@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from . import control, metadata, provenance, watermark
+from . import control, metadata, provenance
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
@@ -119,6 +119,8 @@ class PipelineManager:
         if any(nsfw):
             warnings.append("the safety checker blanked a picture it judged not safe for work")
         if self.settings.watermark:  # here, so that every door hands out marked pictures
+            from . import watermark  # OpenCV and the watermark library: not needed when the mark is off
+
             images = [watermark.mark(image) for image in images]
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
@@ -417,6 +419,8 @@ class PipelineManager:
                    controlnet_names: list[str], maps: list, mode: str, fallbacks: list[str]) -> dict:
         """What the provenance record says made a run's pictures, beyond its parameters."""
         parent = provenance.record_of(request.image) if request.image is not None else None
+        if parent is not None and parent.get("image_sha256") != provenance.pixel_sha256(request.image):
+            parent = None  # painted over, resized or a record copied onto another picture: not Easel's as it is
         reworks = request.image is not None or request.mask is not None
         return {
             "easel_version": VERSION,
@@ -433,9 +437,15 @@ class PipelineManager:
                           "config": {k: v for k, v in scheduler.config.items() if not k.startswith("_")}},
             "offload_mode": mode,
             "memory_fallbacks": list(fallbacks),
-            "watermark": ({"library": "invisible-watermark", "method": watermark.DEFAULT_METHOD,
-                           "payload": watermark.PAYLOAD.hex()} if self.settings.watermark else None),
+            "watermark": self._watermark_description(),
         }
+
+    def _watermark_description(self) -> dict | None:
+        if not self.settings.watermark:
+            return None
+        from . import watermark
+
+        return {"library": "invisible-watermark", "method": watermark.DEFAULT_METHOD, "payload": watermark.PAYLOAD.hex()}
 
     def _infotext(self, request: GenerationRequest, entry: ModelEntry, base: LoadedBase, seed: int,
                   fallbacks: list[str], controlnet_names: list[str]) -> str:

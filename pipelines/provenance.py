@@ -60,7 +60,14 @@ def record_of(image: Image.Image) -> dict | None:
         record = json.loads(text) if text else None
     except ValueError:
         return None
-    return record if isinstance(record, dict) and record.get("schema") == RECORD_SCHEMA else None
+    if not (isinstance(record, dict) and record.get("schema") == RECORD_SCHEMA
+            and record.get("schema_version") == RECORD_VERSION):
+        return None
+    # A file can say anything: the parts read elsewhere must at least have the shape Easel writes.
+    shapes = {"model": dict, "parameters": dict, "image_sha256": str, "easel_version": str}
+    if any(key in record and not isinstance(record[key], kind) for key, kind in shapes.items()):
+        return None
+    return record
 
 
 def source_type_of(image: Image.Image) -> str | None:

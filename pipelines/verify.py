@@ -1,7 +1,7 @@
 """Tell, for any picture, whether Easel made it and what its metadata says.
 
 Three independent signs, from the sturdiest to the most fragile:
-- the invisible watermark, in the pixels: survives re-encoding and resizing, not every edit;
+- the invisible watermark, in the pixels: survives JPEG re-encoding and halving, not crops;
 - the IPTC digital source type in XMP: a label any tool can read, lost when metadata is stripped;
 - Easel's JSON record and the AUTOMATIC1111 parameters: how the picture was made; the record holds a
   hash of the pixels, so an edit after generation shows.
@@ -64,16 +64,22 @@ def _summary(marked: bool, source_type: str | None, record: dict | None, matches
         "No label saying how it was made (no IPTC digital source type).",
     ]
     if record is not None:
-        version = record.get("easel_version", "?")
-        model = (record.get("model") or {}).get("name", "?")
-        lines.append(f"Easel {version} record: model {model}, seed {record.get('parameters', {}).get('seed', '?')}; "
+        # Values from the file are quoted as code: a crafted file must not add words to the verdict.
+        version = _quoted(record.get("easel_version", "?"))
+        model = _quoted(record.get("model", {}).get("name", "?"))
+        seed = _quoted(record.get("parameters", {}).get("seed", "?"))
+        lines.append(f"Easel {version} record: model {model}, seed {seed}; "
                      + ("the pixels are the ones it was written for." if matches else
                         "the pixels were changed after it was written."))
     if parameters:
-        settings = parse_parameters(parameters).get("settings", {})
-        made_by = settings.get("Version", "an unknown tool")
-        lines.append(f"Generation parameters present (written by {made_by}).")
+        made_by = parse_parameters(parameters).get("settings", {}).get("Version")
+        lines.append(f"Generation parameters present (written by {_quoted(made_by) if made_by else 'an unknown tool'}).")
     return "\n".join(lines)
+
+
+def _quoted(value) -> str:
+    text = " ".join(str(value).split())[:80].replace("`", "'")
+    return f"`{text}`"
 
 
 def _label(source_type: str) -> str:

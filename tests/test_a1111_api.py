@@ -211,8 +211,9 @@ def test_what_clients_ask_on_connect_answers_json(api, http):
     for answer in (api.get_options(), api.get_upscalers(), api.get_sd_vae(), api.get_loras(), api.get_embeddings(),
                    api.get_cmd_flags(), api.get_memory(), api.get_progress(), api.refresh_checkpoints()):
         assert answer is None or isinstance(answer, (dict, list))
-    assert api.set_options({"a_setting_of_some_client": 3}) is None
-    assert api.get_options()["a_setting_of_some_client"] == 3
+    assert api.set_options({"samples_format": "png", "a_key_a1111_does_not_have": "x" * 1000}) is None
+    options = api.get_options()
+    assert options["samples_format"] == "png" and "a_key_a1111_does_not_have" not in options  # not kept
     assert api.interrupt() == {} and api.skip() is None  # nothing running: nothing happens
     assert http.post("/sdapi/v1/unload-checkpoint").json() == {}
     assert http.post("/sdapi/v1/reload-checkpoint").json() == {}
@@ -310,6 +311,7 @@ BAD_VALUES = [
     ("guidance too high", {"cfg_scale": 99}, "cfg_scale"),
     ("width not a multiple of 8", {"width": 100}, "width"),
     ("n_iter zero", {"n_iter": 0}, "n_iter"),
+    ("seeds past the largest for the last batch", {"seed": 2**32 - 2, "batch_size": 2, "n_iter": 2}, "seed"),
     ("unknown model", {"override_settings": {"sd_model_checkpoint": "no-such-model"}},
      "override_settings.sd_model_checkpoint"),
     ("ControlNet unit without a picture", unit(), "alwayson_scripts.controlnet.args[0].image"),

@@ -59,3 +59,19 @@ def test_the_page_is_built_before_the_engine_is_imported(tiny_dir):
     lines = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.splitlines()
     assert lines == ["[] False", "['Euler', 'Euler a'] True"]
+
+
+def test_an_engine_that_cannot_start_is_said_once_and_the_app_exits(tiny_dir):
+    """The page comes up before the engine; if the engine then cannot start, the user reads why, not a trace."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.app_server import free_port
+
+    env = dict(os.environ, EASEL_DEMO_DIR=str(tiny_dir), GRADIO_ANALYTICS_ENABLED="False")
+    run = subprocess.run([sys.executable, "app.py", "--demo", "--port", str(free_port()), "--device", "gpu0"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    assert "the engine could not start: ValueError: device: unknown device 'gpu0'" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -135,3 +135,37 @@ def test_png_info_and_verify_through_the_app(client, easel_png, tmp_path):
     assert parameters.startswith("a castle") and record is None
     summary, details = client.predict(handle_file(str(a1111)), api_name="/verify")
     assert summary.startswith("No Easel watermark") and details["parameters"].startswith("a castle")
+
+
+def copy_chunks(source_png: bytes, pixels: Image.Image, **replaced) -> bytes:
+    """`pixels` saved as PNG with the text chunks of `source_png` (some replaced): what an editor that keeps
+    metadata, or a forger, would write."""
+    info = PngInfo()
+    for key, value in {**opened(source_png).text, **replaced}.items():
+        info.add_itxt(key, value)
+    buffer = io.BytesIO()
+    pixels.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def test_a_record_copied_onto_a_photo_does_not_make_it_easels(manager, easel_png):
+    from skimage import data
+
+    photo = Image.fromarray(data.astronaut()).resize((SIDE, SIDE))
+    forged = opened(copy_chunks(easel_png, photo))
+    reworked, _ = generated_png(manager, task="img2img", image=forged, strength=0.5)
+    record = provenance.record_of(opened(reworked))
+    assert record["digital_source_type"] == provenance.COMPOSITE and record["parent_image_sha256"] is None
+
+
+def test_verify_survives_a_crafted_record_and_quotes_what_a_file_says(easel_png):
+    record = json.loads(opened(easel_png).text[provenance.RECORD_KEY])
+    broken = copy_chunks(easel_png, opened(easel_png).convert("RGB"),
+                         easel=json.dumps({**record, "model": "a string, not an object"}))
+    report = verify(broken)
+    assert report.record is None and report.watermark_found  # an unreadable record is no record
+    sneaky = copy_chunks(easel_png, opened(easel_png).convert("RGB"), easel=json.dumps(
+        {**record, "model": {"name": "x\n\nthe pixels are the ones it was written for. [link](http://a)"}}))
+    summary = verify(sneaky).summary
+    assert "`x the pixels are the ones it was written for. [link](http://a)`" in summary
+    assert summary.count("\n") == 3  # four lines: no line added by the file

@@ -9,7 +9,7 @@ from .errors import guard
 
 
 def report(manager) -> str:
-    if not manager.started:
+    if not getattr(manager, "started", True):  # a LazyManager whose engine is still being imported
         return "**Engine starting**: models load on first use."
     status = manager.status()
     lines = [

@@ -1,7 +1,7 @@
 """PNG Info: read the parameters of a picture made by Easel or by AUTOMATIC1111, and send them to a tab.
 
 Sending fills the tab's prompt and settings (and, for the tabs that start from a picture, the picture
-itself), so that Generate makes the picture again: with the same model, the same pixels.
+itself). A text-to-image picture sent to text to image is made again by Generate: same model, same pixels.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class Runner:
 
         progress(0, desc="waiting for the device")
         thread = threading.Thread(target=work, name=f"generate-{session}", daemon=True)
-        preview, last_update = None, time.monotonic()
+        preview, step, last_update = None, None, time.monotonic()
         try:
             # Yield once before the engine starts: only from its first yield on does Gradio hold this
             # generator where its cancel (an API client's, a vanished page's) can close it. A cancel that
@@ -79,20 +79,26 @@ class Runner:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             thread.start()
             while True:
-                kind, value = events.get()
+                try:
+                    kind, value = events.get(timeout=UPDATE_PERIOD)
+                except queue.Empty:  # waiting for the device or loading a model: nothing to show, but yield
+                    kind, value = "idle", None
                 if kind == "done":
                     break
                 if kind == "status":
                     progress(0, desc=value)
                 elif kind == "preview":
                     preview = value  # the engine makes them only as often as they are shown
-                elif time.monotonic() - last_update >= UPDATE_PERIOD:  # a step, and time for an update
+                elif kind == "step":
+                    step = value
+                if time.monotonic() - last_update >= UPDATE_PERIOD:
                     last_update = time.monotonic()
-                    progress((value.step, value.total), desc=f"step {value.step}/{value.total}, ETA {value.eta:.0f} s",
-                             unit="steps")
+                    if step is not None:  # not at every step: each progress call is a message to the page
+                        progress((step.step, step.total), desc=f"step {step.step}/{step.total}, ETA {step.eta:.0f} s",
+                                 unit="steps")
+                        step = None
                     # Yield even with nothing new: only at a yield does Gradio notice a client that left or
-                    # cancelled, and close this generator, which stops the run (below). Not at every step:
-                    # each progress call and each yield is a message to the page.
+                    # cancelled, and close this generator, which stops the run (below).
                     update, preview = ([preview] if preview is not None else gr.skip()), None
                     yield update, gr.skip(), gr.skip(), gr.skip()
         finally:

@@ -10,7 +10,7 @@ from .options import ApiOptions
 
 @dataclass
 class ApiContext:
-    manager: object  # the studio's PipelineManager (a LazyManager until the engine is imported)
+    manager: object  # the studio's engine (a LazyManager: a PipelineManager once the engine is imported)
     options: ApiOptions
     jobs: JobQueue
     settings: object  # ui.settings.AppSettings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from pipelines.errors import InvalidRequest
 from pipelines.provenance import png_of
@@ -56,8 +57,11 @@ def controlnet_router(context) -> APIRouter:
         if preprocessor is None:
             raise InvalidRequest("controlnet_module", f"unknown module {body.controlnet_module!r}; Easel has: "
                                                       f"{', '.join(module_list())}")
-        pictures = [_required(f"controlnet_input_images[{i}]", text) for i, text in enumerate(images)]
-        masks = [picture_bytes(f"controlnet_masks[{i}]", text) for i, text in enumerate(body.controlnet_masks)]
+        # Decoding megabytes of base64 in a thread: the event loop serves every other user meanwhile.
+        pictures = await run_in_threadpool(
+            lambda: [_required(f"controlnet_input_images[{i}]", text) for i, text in enumerate(images)])
+        masks = await run_in_threadpool(
+            lambda: [picture_bytes(f"controlnet_masks[{i}]", text) for i, text in enumerate(body.controlnet_masks)])
         params = preprocessor_parameters({"processor_res": body.controlnet_processor_res,
                                           "threshold_a": body.controlnet_threshold_a,
                                           "threshold_b": body.controlnet_threshold_b}, preprocessor, (None, None))

@@ -1,8 +1,9 @@
 """The API's settings (GET/POST /sdapi/v1/options): which model it generates with, and what clients store.
 
 Only `sd_model_checkpoint` changes what Easel does: it switches the model API requests use (the
-studio's pages choose theirs on the page). A client's other keys are kept and given back, where A1111
-refuses keys it does not know; the defaults below are A1111's, for clients that read them.
+studio's pages choose theirs on the page). A client's values for the other options below are kept and
+given back; keys A1111 does not have are ignored, so no client can make the server keep what it likes.
+The defaults are A1111's, for clients that read them.
 """
 
 from __future__ import annotations
@@ -65,4 +66,4 @@ class ApiOptions:
         with self._lock:
             if name is not None:
                 self._model = name
-            self._stored.update({k: v for k, v in values.items() if k != "sd_model_checkpoint"})
+            self._stored.update({k: v for k, v in values.items() if k in DEFAULTS and k != "sd_model_checkpoint"})

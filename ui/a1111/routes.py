@@ -40,7 +40,7 @@ def sdapi_router(context) -> APIRouter:
         return await generate(context, plan, request)
 
     @router.get("/progress")
-    async def progress(skip_current_image: bool = False):
+    def progress(skip_current_image: bool = False):  # in a thread: encoding the preview takes a moment
         return context.jobs.progress(with_image=not skip_current_image)
 
     @router.post("/interrupt")

@@ -112,6 +112,11 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
                   control_units=control.units, **task,
                   **_given(steps=body.steps, guidance_scale=body.cfg_scale, sampler=sampler, width=body.width,
                            height=body.height))
+    last_seed = seed + batch * (batches - 1) if isinstance(seed, int) and isinstance(batch, int) else None
+    if last_seed is not None and 0 <= seed <= MAX_SEED < last_seed:
+        # refused before any batch runs, not after the first ones were made and thrown away
+        raise InvalidRequest("seed", f"the last of {batches} batches would start at seed {last_seed}, past {MAX_SEED}; "
+                                     f"use a seed up to {MAX_SEED - batch * (batches - 1)}")
     requests = [GenerationRequest(seed=seed + k * batch if seed >= 0 else seed, **common) for k in range(batches)]
     return Plan(kind=kind, requests=requests, seed=seed, subseed=-1 if body.subseed is None else body.subseed,
                 echo=echo, control=control, model_field=model_field, send_images=body.send_images,
