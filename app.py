@@ -55,11 +55,12 @@ def launch_options(settings: app_settings.AppSettings, manager=None) -> dict:
     if settings.api and manager is not None:
         from ui.a1111 import api_routes
         from ui.a1111.body_limit import BodyLimit
+        from ui.a1111.same_origin import SameOrigin
 
         # In the app from its start, before the server accepts connections; the engine is imported later.
         app_kwargs["routes"] = api_routes(manager, settings)
         # Pictures come inline as base64 (4/3 of their size), several per request: a few uploads' worth.
-        app_kwargs["middleware"] = [*app_kwargs.get("middleware", []),
+        app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(SameOrigin),
                                     Middleware(BodyLimit, max_bytes=4 * app_settings.parse_bytes(settings.max_upload))]
     # No allowed_paths: over HTTP only Gradio's own cache (uploads, and the pictures handed to the page)
     # is served, never the outputs folder, the models or the source.

@@ -3,6 +3,7 @@
     python -m benchmarks --quick          # 256x256, 3 steps: a few minutes on 2 CPU cores
     python -m benchmarks                  # 512x512, 4 steps
     python -m benchmarks --quick --write  # also write docs/BENCHMARKS.md
+    python -m benchmarks --only denoise decode --write  # 512x512 rows, added under that table
 
 Speed does not depend on the weights' values, so random weights in the published architectures stand in
 for the real models. The baseline is diffusers as its documentation shows it: `StableDiffusionPipeline.
@@ -462,12 +463,17 @@ def machine() -> str:
             f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
 
 
+ROW_NAMES = ("denoise", "sdxl", "decode", "switch", "memory", "app", "few steps", "means", "compile")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256x256 and 3 steps (a few minutes on 2 CPU cores)")
     parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "easel-full-size"),
                         help="where the full-size random-weight models are written (kept for later runs)")
     parser.add_argument("--write", action="store_true", help="write the table to docs/BENCHMARKS.md")
+    parser.add_argument("--only", nargs="+", metavar="ROW", choices=ROW_NAMES,
+                        help="measure only these rows; with --write their table is added after the others")
     parser.add_argument("--probe", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -485,7 +491,7 @@ def main(argv=None) -> None:
         write_tiny_models(tiny)
 
     rows = []
-    for name, make in (("denoise", lambda: denoise_rows(library_file, side, steps)),
+    makers = (("denoise", lambda: denoise_rows(library_file, side, steps)),
                        ("sdxl", lambda: sdxl_rows(root, side, steps)),
                        ("decode", lambda: decode_rows(library_file, [side, side * 2])),
                        ("switch", lambda: switch_rows(library_file, side)),
@@ -493,16 +499,20 @@ def main(argv=None) -> None:
                        ("app", lambda: app_rows(library_file, side, tiny)),
                        ("few steps", lambda: few_step_rows(library_file, side)),
                        ("means", lambda: precision_rows(library_file, side // 2 if args.quick else side)),
-                       ("compile", lambda: compile_rows(library_file, side // 2 if args.quick else side))):
+                       ("compile", lambda: compile_rows(library_file, side // 2 if args.quick else side)))
+    for name, make in makers:
+        if args.only and name not in args.only:
+            continue
         started = time.perf_counter()
         try:
             rows += make()
         except Exception as error:  # noqa: BLE001 - one broken row must not lose the others
             rows.append((name, "", "", "", f"failed: {type(error).__name__}: {error}"[:200]))
         print(f"[{name}: {time.perf_counter() - started:.0f} s]", file=sys.stderr, flush=True)
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.only:
         rows.append(("7. swapping (GPU)", "", "", "", "not measured: no GPU on this machine"))
-    command = "python -m benchmarks" + (" --quick" if args.quick else "")
+    command = "python -m benchmarks" + (" --quick" if args.quick else "") + (
+        f" --only {' '.join(args.only)}" if args.only else "")
     lines = [f"Measured with `{command}` on {machine()}.", "",
              "| row | baseline (diffusers) | Easel | ratio | note |", "|---|---|---|---|---|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in sorted(rows, key=lambda r: r[0])]
@@ -510,8 +520,11 @@ def main(argv=None) -> None:
     print(text)
     if args.write:
         path = ROOT / "docs" / "BENCHMARKS.md"
-        header = path.read_text().split("<!-- table -->")[0] if path.exists() else "# Benchmarks\n\n"
-        path.write_text(header + "<!-- table -->\n" + text)
+        if args.only:  # a second table under the whole run's
+            path.write_text(path.read_text().rstrip("\n") + "\n\n" + text)
+        else:
+            header = path.read_text().split("<!-- table -->")[0] if path.exists() else "# Benchmarks\n\n"
+            path.write_text(header + "<!-- table -->\n" + text)
 
 
 if __name__ == "__main__":

@@ -365,6 +365,15 @@ def test_a_body_over_the_cap_is_refused_whether_it_says_its_length_or_streams_it
     assert txt2img(http).status_code == 200
 
 
+def test_a_page_of_another_site_cannot_use_the_api(http):
+    # what a browser sends when a page elsewhere makes it post here (the login cookie would go along)
+    response = http.post("/sdapi/v1/interrupt", headers={"origin": "https://elsewhere.example"})
+    assert response.status_code == 403 and "other sites" in response.json()["detail"]
+    own = http.base_url.netloc.decode()
+    assert http.post("/sdapi/v1/interrupt", headers={"origin": f"http://{own}"}).status_code == 200
+    assert http.post("/sdapi/v1/interrupt").status_code == 200  # programs send no Origin
+
+
 def test_a_model_that_cannot_load_gets_a_clear_message_and_the_server_keeps_serving(http, tiny_dir, tmp_path):
     whole = (tiny_dir / "sd15-tiny.safetensors").read_bytes()
     (tmp_path / "truncated.safetensors").write_bytes(whole[: len(whole) // 2])
