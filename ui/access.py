@@ -16,10 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import re
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 # The login form and the files the browser needs to draw it: no user data, no computation.
 PUBLIC_PATHS = {
@@ -42,16 +42,13 @@ class LoginRequired:
             if _logged_in(scope) or _basic_credentials_valid(scope):
                 await self.app(scope, receive, send)
             else:
-                await _ask_for_basic_credentials(scope, send)
+                await _ask_for_basic_credentials(scope, receive, send)
             return
         if scope["type"] in ("http", "websocket") and not _public(scope["path"]) and not _logged_in(scope):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            body = json.dumps({"detail": "Not authenticated: log in first"}).encode()
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await JSONResponse({"detail": "Not authenticated: log in first"}, 401)(scope, receive, send)
             return
         if scope["type"] == "http" and scope["path"] == "/" and not _logged_in(scope):
             await self.app(scope, receive, _without_api_description(send))
@@ -124,11 +121,9 @@ def _basic_credentials(scope) -> tuple[str | None, str | None]:
     return (user, password) if sep else (None, None)
 
 
-async def _ask_for_basic_credentials(scope, send) -> None:
+async def _ask_for_basic_credentials(scope, receive, send) -> None:
     given = _basic_credentials(scope)[0] is not None
     detail = "Incorrect username or password" if given else "Not authenticated"
-    body = json.dumps({"error": "HTTPException", "detail": detail, "body": "", "errors": ""}).encode()
-    await send({"type": "http.response.start", "status": 401,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"www-authenticate", b'Basic realm="Easel"')]})
-    await send({"type": "http.response.body", "body": body})
+    answer = JSONResponse({"error": "HTTPException", "detail": detail, "body": "", "errors": ""}, 401,
+                          headers={"www-authenticate": 'Basic realm="Easel"'})
+    await answer(scope, receive, send)

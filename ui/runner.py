@@ -14,7 +14,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import gradio as gr
@@ -24,6 +23,7 @@ from pipelines.request import CancelToken, GenerationRequest
 
 from .common import format_bytes
 from .errors import user_error
+from .outputs import picture_name, todays_folder
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # pictures kept in a session's history
@@ -122,14 +122,12 @@ class Runner:
         The page gets the scratch copy: the outputs folder is never served over HTTP, so a stranger on a
         shared link cannot fetch other users' pictures by guessing names there.
         """
-        name = f"{datetime.now():%Y%m%d-%H%M%S-%f}-{result.seeds[index]}.png"
+        name = picture_name(result.seeds[index])
         path = self._scratch / name
         write_png(result, index, path)
         if self.outputs_dir is not None:
             try:
-                folder = self.outputs_dir / f"{datetime.now():%Y-%m-%d}"
-                folder.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, folder / name)
+                shutil.copyfile(path, todays_folder(self.outputs_dir) / name)
             except OSError as error:
                 if not self._save_failure_reported:  # say it once, keep serving the pictures
                     self._save_failure_reported = True

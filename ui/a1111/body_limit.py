@@ -6,7 +6,7 @@ middleware refuses, with 413, a body larger than the cap, whether it announces i
 
 from __future__ import annotations
 
-import json
+from starlette.responses import JSONResponse
 
 API_PREFIXES = ("/sdapi/", "/controlnet/")
 
@@ -21,7 +21,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         # Read the body here, up to the cap, then hand it on whole; later reads (a disconnect) pass through.
         chunks, size = [], 0
@@ -32,7 +32,7 @@ class BodyLimit:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
                 return
             if not message.get("more_body"):
                 break
@@ -47,9 +47,7 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send):
-        body = json.dumps({"error": "PayloadTooLarge", "detail": f"request body over {self.max_bytes:,} bytes",
-                           "body": "", "errors": ""}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope, receive, send):
+        answer = JSONResponse({"error": "PayloadTooLarge", "detail": f"request body over {self.max_bytes:,} bytes",
+                               "body": "", "errors": ""}, 413)
+        await answer(scope, receive, send)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from pathlib import Path
 
 from pipelines.errors import GenerationCancelled, InvalidRequest
 from pipelines.provenance import write_png
 
+from ..outputs import picture_name, todays_folder
 from .errors import message_of
 from .jobs import Job
 from .results import response
@@ -49,11 +49,10 @@ def _run(manager, plan, job: Job) -> list:
 def _save(results: list, outputs: Path, warnings: list[str]) -> None:
     """`save_images`: into the studio's outputs folder, as its pages save; a failure is reported, not fatal."""
     try:
-        folder = outputs / f"{datetime.now():%Y-%m-%d}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = todays_folder(outputs)
         for result in results:
             for index, seed in enumerate(result.seeds):
-                write_png(result, index, folder / f"{datetime.now():%Y%m%d-%H%M%S-%f}-{seed}.png")
+                write_png(result, index, folder / picture_name(seed))
     except OSError as error:
         log.warning("saving to %s failed: %s", outputs, error.strerror or type(error).__name__)
         warnings.append(f"save_images: could not save to the outputs folder ({error.strerror or error})")

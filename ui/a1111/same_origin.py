@@ -8,8 +8,9 @@ whose Origin names another address is refused: a stranger's page cannot interrup
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
+
+from starlette.responses import JSONResponse
 
 from .body_limit import API_PREFIXES
 
@@ -24,10 +25,8 @@ class SameOrigin:
             origin = headers.get(b"origin", b"").decode("latin-1")
             host = headers.get(b"host", b"").decode("latin-1")
             if origin and origin != "null" and urlsplit(origin).netloc != host:
-                body = json.dumps({"error": "Forbidden", "detail": "requests from other sites' pages are refused",
-                                   "body": "", "errors": ""}).encode()
-                await send({"type": "http.response.start", "status": 403, "headers": [
-                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+                answer = JSONResponse({"error": "Forbidden", "detail": "requests from other sites' pages are refused",
+                                       "body": "", "errors": ""}, 403)
+                await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)
