@@ -108,6 +108,6 @@ def create(studio):
     own = [unit1["control_type"], unit1["control_image"], unit1["preprocessor"], unit1["scale"], unit1["start"],
            unit1["end"], unit1["low"], unit1["high"], enable_2, unit2["control_type"], unit2["control_image"],
            unit2["preprocessor"], unit2["scale"], unit2["start"], unit2["end"], image, strength, mask]
-    wire(panels, controlnet, own, "controlnet", studio.history, studio.runner.stop)
+    wire(panels, controlnet, own, "controlnet", studio.history, studio.runner.stopper(TAB))
     panels.image = unit1["control_image"]
     return panels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 
@@ -31,6 +32,7 @@ def guard(function):
     upload, a broken mask layer) are turned into the same messages as the engine's.
     """
     if inspect.isgeneratorfunction(function):
+        @functools.wraps(function)
         def wrapped(*args, **kwargs):
             try:
                 yield from function(*args, **kwargs)
@@ -39,6 +41,7 @@ def guard(function):
             except Exception as error:  # noqa: BLE001
                 raise user_error(error) from None
     else:
+        @functools.wraps(function)
         def wrapped(*args, **kwargs):
             try:
                 return function(*args, **kwargs)
@@ -47,6 +50,6 @@ def guard(function):
             except Exception as error:  # noqa: BLE001
                 raise user_error(error) from None
 
-    wrapped.__name__ = function.__name__
-    wrapped.__signature__ = inspect.signature(function)  # Gradio reads parameter names from it
+    # wraps() hands Gradio the handler's signature and its annotations: Gradio passes the gr.Request (the
+    # browser session, which Stop goes by) only to a parameter annotated with it.
     return wrapped

@@ -40,21 +40,24 @@ class Runner:
     def __init__(self, manager, outputs_dir: str | None):
         self.manager = manager
         self.outputs_dir = Path(outputs_dir) if outputs_dir else None
-        self._tokens: dict[str, CancelToken] = {}  # session -> the token of its run in progress
+        self._tokens: dict[tuple[str, str], CancelToken] = {}  # (session, task) -> its run in progress
         self._save_failure_reported = False
         self._scratch = Path(tempfile.mkdtemp(prefix="easel-"))  # where pictures go when outputs are off
 
-    def stop(self, request: gr.Request) -> None:
-        token = self._tokens.get(_session(request))
-        if token is not None:
-            token.cancel()
+    def stopper(self, task: str):
+        """The handler of a tab's Stop: it ends that session's run of that task, no one else's."""
+        def stop(request: gr.Request) -> None:
+            token = self._tokens.get((_session(request), task))
+            if token is not None:
+                token.cancel()
+        return stop
 
     def run(self, generation: GenerationRequest, history: list | None, request: gr.Request | None,
             progress: gr.Progress):
         """Yield (gallery, info, status, history) updates until the run ends; raise gr.Error on failure."""
         session = _session(request)
-        token = CancelToken()
-        self._tokens[session] = token
+        token, key = CancelToken(), (_session(request), generation.task)
+        self._tokens[key] = token
         events: queue.Queue = queue.Queue()
         outcome: dict = {}
 
@@ -69,14 +72,15 @@ class Runner:
             finally:
                 events.put(("done", None))
 
-        progress(0, desc="waiting for the device")
+        shown = {"progress": 0, "desc": "waiting for the device"}  # what the page's progress bar says
         thread = threading.Thread(target=work, name=f"generate-{session}", daemon=True)
-        preview, step, last_update = None, None, time.monotonic()
+        preview, last_update = None, time.monotonic()
         try:
             # Yield once before the engine starts: only from its first yield on does Gradio hold this
             # generator where its cancel (an API client's, a vanished page's) can close it. A cancel that
             # comes earlier finds a generator that never started the engine.
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            progress(**shown)
             thread.start()
             while True:
                 try:
@@ -86,26 +90,27 @@ class Runner:
                 if kind == "done":
                     break
                 if kind == "status":
-                    progress(0, desc=value)
+                    shown = {"progress": 0, "desc": value}
                 elif kind == "preview":
                     preview = value  # the engine makes them only as often as they are shown
                 elif kind == "step":
-                    step = value
+                    shown = {"progress": (value.step, value.total), "unit": "steps",
+                             "desc": f"step {value.step}/{value.total}, ETA {value.eta:.0f} s"}
                 if time.monotonic() - last_update >= UPDATE_PERIOD:
                     last_update = time.monotonic()
-                    if step is not None:  # not at every step: each progress call is a message to the page
-                        progress((step.step, step.total), desc=f"step {step.step}/{step.total}, ETA {step.eta:.0f} s",
-                                 unit="steps")
-                        step = None
                     # Yield even with nothing new: only at a yield does Gradio notice a client that left or
                     # cancelled, and close this generator, which stops the run (below).
                     update, preview = ([preview] if preview is not None else gr.skip()), None
                     yield update, gr.skip(), gr.skip(), gr.skip()
+                    # Each yield's message clears the page's progress bar. Gradio resumes this generator after
+                    # queueing that message, so saying the progress again now keeps the bar up.
+                    progress(**shown)
         finally:
             # The page was closed or Stop pressed: the run ends within a step either way.
             if thread.is_alive():
                 token.cancel()
-            self._tokens.pop(session, None)
+            if self._tokens.get(key) is token:  # a run closed late must not drop the token of the next one
+                del self._tokens[key]
         if "error" in outcome:
             raise user_error(outcome["error"])
         result = outcome["result"]
