@@ -42,7 +42,7 @@ def build_app(settings: app_settings.AppSettings):
         default_steps=(4 if default and default.turbo else FAMILIES["sd1"].default_steps),
         max_steps=limits.max_steps, max_batch=limits.max_batch, max_side=limits.max_side, demo=settings.demo,
     )
-    demo = build(manager, info, settings.outputs)
+    demo = build(manager, info, settings.outputs, settings.save_format)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=not settings.exposed)
     return demo, manager
 

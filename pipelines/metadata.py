@@ -13,7 +13,8 @@ beginning with ``Negative prompt:``; the last line holds ``key: value`` pairs.
 Parsing follows A1111's ``parse_generation_parameters``
 (modules/infotext_utils.py) so that files move freely between the two programs.
 
-Pillow only: this module must stay importable without torch/diffusers/gradio.
+Pillow (and piexif, which A1111 writes and reads EXIF with) only: this module must stay importable
+without torch/diffusers/gradio.
 """
 
 from __future__ import annotations
@@ -178,6 +179,19 @@ def save_png(image: Image.Image, path_or_file, parameters: str,
              extra: Mapping[str, str] | None = None) -> None:
     """Save ``image`` as PNG with the infotext in its ``parameters`` text chunk."""
     image.save(path_or_file, format="PNG", pnginfo=png_info(parameters, extra))
+
+
+def exif_with_parameters(parameters: str) -> bytes:
+    """EXIF holding the infotext in its UserComment, written as A1111 writes it for JPEG and WebP.
+
+    piexif, as A1111 uses: Pillow's own EXIF writer stores UserComment as bytes of another type, which
+    A1111's reader (piexif) cannot decode.
+    """
+    import piexif
+    import piexif.helper
+
+    comment = piexif.helper.UserComment.dump(parameters or "", encoding="unicode")
+    return piexif.dump({"Exif": {piexif.ExifIFD.UserComment: comment}})
 
 
 def _decode_user_comment(raw: bytes | str) -> str:

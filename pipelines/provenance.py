@@ -2,27 +2,30 @@
 
 Every door (the studio's pages, the AUTOMATIC1111-compatible API, the Gradio API) writes pictures
 through this module, so every picture carries the same things:
-- the AUTOMATIC1111 `parameters` text other tools read (PNG text chunk);
-- a versioned JSON record (text chunk `easel`) with what that text cannot hold: model source and
-  revision or file hash, ControlNets, hashes of the input pictures, the scheduler's configuration,
-  memory fallbacks, Easel's version, the parent picture when one was reworked;
-- the IPTC digital source type in XMP (text chunk `XML:com.adobe.xmp`, where Adobe's tools, exiftool
-  and the IPTC's own checker look), saying the picture was generated.
+- the AUTOMATIC1111 `parameters` text other tools read (PNG: text chunk; JPEG/WebP: EXIF UserComment,
+  where AUTOMATIC1111 puts it);
+- a versioned JSON record with what that text cannot hold: model source and revision or file hash,
+  ControlNets, hashes of the input pictures, the scheduler's configuration, memory fallbacks, Easel's
+  version, the parent picture when one was reworked (PNG: text chunk `easel`; JPEG/WebP: in the XMP);
+- the IPTC digital source type in XMP (PNG: text chunk `XML:com.adobe.xmp`; JPEG/WebP: their XMP
+  segment; where Adobe's tools, exiftool and the IPTC's own checker look), saying it was generated.
 The invisible watermark is in the pixels already: the engine adds it (see watermark.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import json
 import math
 import re
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image
 
-from .metadata import save_png
+from .metadata import exif_with_parameters, save_png
 
 RECORD_KEY = "easel"
 RECORD_SCHEMA = "easel.generation"
@@ -32,18 +35,38 @@ IPTC_SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 GENERATED = IPTC_SOURCE_TYPES + "trainedAlgorithmicMedia"  # made by a model from a prompt
 COMPOSITE = IPTC_SOURCE_TYPES + "compositeWithTrainedAlgorithmicMedia"  # a user's picture partly regenerated
 
+# Picture formats a user may name, as Pillow names them. JPEG and WebP are lossy: smaller files, but their
+# pixels are no longer exactly those the record's hash was taken of.
+FILE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
+SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+LOSSY_FORMATS = ("JPEG", "WEBP")  # as Easel writes them
+LOSSY_QUALITY = 90  # the watermark reads back after JPEG at 90 (docs/WATERMARK.md)
+XMP_NAMESPACE = "urn:easel:xmp:1.0/"  # where a JPEG's or WebP's XMP holds Easel's record
+
 _XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
  <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
   <rdf:Description rdf:about=""
     xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
     xmlns:xmp="http://ns.adobe.com/xap/1.0/"
-    Iptc4xmpExt:DigitalSourceType="{source_type}"
-    xmp:CreatorTool="{creator}"/>
+    xmlns:easel="{namespace}"
+    Iptc4xmpExt:DigitalSourceType={source_type}
+    xmp:CreatorTool={creator}>{record}</rdf:Description>
  </rdf:RDF>
 </x:xmpmeta>
 <?xpacket end="w"?>"""
+# Read with patterns, not an XML parser: uploaded files are untrusted, and XML parsers can be made to expand
+# entities without end (Pillow stopped parsing XMP with Python's xml module for the same reason).
 _SOURCE_TYPE_IN_XMP = re.compile(r"DigitalSourceType(?:=\"|>)\s*([^\"<\s]+)")
+_RECORD_IN_XMP = re.compile(r"<easel:record>([^<]*)</easel:record>")
+
+
+def pillow_format(name: str) -> str:
+    """Pillow's name of a picture format a user names (png, jpg, jpeg or webp, any case)."""
+    try:
+        return FILE_FORMATS[str(name).strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown picture format {name!r}; choose one of: png, jpg, webp") from None
 
 
 def pixel_sha256(image: Image.Image) -> str:
@@ -56,6 +79,9 @@ def pixel_sha256(image: Image.Image) -> str:
 def record_of(image: Image.Image) -> dict | None:
     """The Easel record a picture carries, or None (not Easel's, or its metadata was stripped)."""
     text = _text_chunks(image).get(RECORD_KEY)
+    if text is None:  # a JPEG or WebP keeps it in its XMP
+        found = _RECORD_IN_XMP.search(_xmp_of(image))
+        text = html.unescape(found.group(1)) if found else None
     try:
         record = json.loads(text) if text else None
     except ValueError:
@@ -72,11 +98,9 @@ def record_of(image: Image.Image) -> dict | None:
 
 def source_type_of(image: Image.Image) -> str | None:
     """The IPTC digital source type in a picture's XMP, if it has one."""
-    xmp = _text_chunks(image).get(XMP_KEY)
-    if isinstance(xmp, bytes):
-        xmp = xmp.decode("utf-8", errors="replace")
-    found = _SOURCE_TYPE_IN_XMP.search(xmp or "")
+    found = _SOURCE_TYPE_IN_XMP.search(_xmp_of(image))
     return found.group(1) if found else None
+
 
 
 def source_type(reworks_a_picture: bool, parent: dict | None) -> str:
@@ -95,14 +119,31 @@ def write_png(result, index: int, target) -> None:
     record = result.records[index] if result.records else None
     extra = {}
     if record is not None:
-        extra[RECORD_KEY] = json.dumps(_strict_json(record), ensure_ascii=False, sort_keys=True, default=str)
-        extra[XMP_KEY] = _XMP.format(source_type=record["digital_source_type"], creator=f"Easel {record['easel_version']}")
+        extra[RECORD_KEY] = _record_json(record)
+        extra[XMP_KEY] = _xmp(record)
     save_png(result.images[index], target, result.infotexts[index], extra)
 
 
+def write_picture(result, index: int, target, file_format: str = "png") -> None:
+    """Write picture `index` as PNG, JPEG or WebP, each with the parameters, the record and the labels."""
+    kind = pillow_format(file_format)
+    if kind == "PNG":
+        write_png(result, index, target)
+        return
+    record = result.records[index] if result.records else None
+    options = {"exif": exif_with_parameters(result.infotexts[index]), "quality": LOSSY_QUALITY}
+    if record is not None:
+        options["xmp"] = _xmp(record, embed={**record, "file_format": kind.lower()}).encode("utf-8")
+    result.images[index].convert("RGB").save(target, format=kind, **options)
+
+
 def png_bytes(result, index: int) -> bytes:
+    return picture_bytes(result, index, "png")
+
+
+def picture_bytes(result, index: int, file_format: str = "png") -> bytes:
     buffer = io.BytesIO()
-    write_png(result, index, buffer)
+    write_picture(result, index, buffer, file_format)
     return buffer.getvalue()
 
 
@@ -111,6 +152,22 @@ def png_of(image: Image.Image, infotext: str) -> bytes:
     buffer = io.BytesIO()
     save_png(image, buffer, infotext)
     return buffer.getvalue()
+
+
+def _record_json(record: dict) -> str:
+    return json.dumps(_strict_json(record), ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _xmp(record: dict, embed: dict | None = None) -> str:
+    """The XMP packet: the digital source type, the creator tool, and the record itself when `embed` is given."""
+    inside = f"\n    <easel:record>{escape(_record_json(embed))}</easel:record>\n  " if embed is not None else ""
+    return _XMP.format(namespace=XMP_NAMESPACE, source_type=quoteattr(record["digital_source_type"]),
+                       creator=quoteattr(f"Easel {record['easel_version']}"), record=inside)
+
+
+def _xmp_of(image: Image.Image) -> str:
+    xmp = _text_chunks(image).get(XMP_KEY) or image.info.get("xmp") or ""  # PNG's chunk, or JPEG's/WebP's segment
+    return xmp.decode("utf-8", errors="replace") if isinstance(xmp, bytes) else str(xmp)
 
 
 def _strict_json(value):

@@ -26,7 +26,7 @@ class Verification:
     watermark_bit_agreement: float  # fraction of the payload's bits read back (about 0.5 on unmarked pictures)
     digital_source_type: str | None  # IPTC URI, None if the picture has no such label
     record: dict | None  # Easel's record, None if absent
-    pixels_match_record: bool | None  # the pixels are those the record was written for; None without a record
+    pixels_match_record: bool | None  # the pixels are those the record was written for; None: no record, or lossy
     parameters: str | None  # AUTOMATIC1111 parameters text
     summary: str
 
@@ -43,8 +43,10 @@ def verify(source, limits: Limits | None = None) -> Verification:
     with _opened(source) as file:
         record, source_type = provenance.record_of(file), provenance.source_type_of(file)
         parameters = read_parameters(file)
+        lossy = file.format in provenance.LOSSY_FORMATS  # its pixels differ a little from those hashed
     reading = watermark.detect(picture)
-    matches = None if record is None else record.get("image_sha256") == provenance.pixel_sha256(picture)
+    matches = (None if record is None or lossy
+               else record.get("image_sha256") == provenance.pixel_sha256(picture))
     return Verification(reading.found, round(reading.bit_agreement, 3), source_type, record, matches, parameters,
                         _summary(reading.found, source_type, record, matches, parameters))
 
@@ -70,7 +72,8 @@ def _summary(marked: bool, source_type: str | None, record: dict | None, matches
         seed = _quoted(record.get("parameters", {}).get("seed", "?"))
         lines.append(f"Easel {version} record: model {model}, seed {seed}; "
                      + ("the pixels are the ones it was written for." if matches else
-                        "the pixels were changed after it was written."))
+                        "saved as JPEG or WebP, so its pixels cannot be checked against it exactly." if matches is None
+                        else "the pixels were changed after it was written."))
     if parameters:
         made_by = parse_parameters(parameters).get("settings", {}).get("Version")
         lines.append(f"Generation parameters present (written by {_quoted(made_by) if made_by else 'an unknown tool'}).")

@@ -108,6 +108,28 @@ def test_save_images_writes_into_the_outputs_folder(http, studio):
     assert len(saved) == 1 and read_parameters(saved[0]) == json.loads(body["info"])["infotexts"][0]
 
 
+def test_samples_format_chooses_jpeg_or_webp_for_answers_and_saved_pictures_as_in_a1111(http, studio):
+    import piexif
+    import piexif.helper
+
+    assert refused(http.post("/sdapi/v1/options", json={"samples_format": "gif"}), "samples_format")
+    try:
+        for samples_format, pillow_name in (("jpg", "JPEG"), ("webp", "WEBP")):
+            assert http.post("/sdapi/v1/options", json={"samples_format": samples_format}).status_code == 200
+            body = txt2img(http, seed=880, save_images=True).json()
+            infotext = json.loads(body["info"])["infotexts"][0]
+            answered = decoded(body["images"][0])
+            # A1111 reads its JPEG/WebP parameters this way (modules/images.py, read_info_from_image).
+            comment = piexif.load(answered.info["exif"])["Exif"][piexif.ExifIFD.UserComment]
+            assert answered.format == pillow_name and piexif.helper.UserComment.load(comment) == infotext
+            [saved] = studio.outputs.rglob(f"*-880.{samples_format}")
+            assert Image.open(saved).format == pillow_name and read_parameters(saved) == infotext
+            saved.unlink()
+    finally:
+        http.post("/sdapi/v1/options", json={"samples_format": "png"})
+    assert decoded(txt2img(http).json()["images"][0]).format == "PNG"
+
+
 def test_png_info_reads_the_parameters_back(http):
     picture = txt2img(http, prompt="a red boat", negative_prompt="fog", seed=321).json()["images"][0]
     answer = http.post("/sdapi/v1/png-info", json={"image": "data:image/png;base64," + picture}).json()

@@ -54,6 +54,30 @@ def test_a_picture_carries_parameters_record_label_and_watermark(easel_png):
     assert report.summary.startswith("Made by Easel")
 
 
+@pytest.mark.parametrize("file_format", ["jpg", "webp"])
+def test_jpeg_and_webp_carry_parameters_where_automatic1111_reads_them_and_record_and_label_in_xmp(manager,
+                                                                                                   file_format):
+    import piexif
+    import piexif.helper
+
+    prompt = 'a "lighthouse" & <the sea> – 灯台'  # quotes, XML's special characters, not Latin-1
+    result = manager.generate(GenerationRequest(prompt=prompt, steps=2, seed=12, width=SIDE, height=SIDE))
+    data = provenance.picture_bytes(result, 0, file_format)
+    picture = opened(data)
+    assert picture.format == {"jpg": "JPEG", "webp": "WEBP"}[file_format]
+    # AUTOMATIC1111 reads JPEG/WebP parameters from the EXIF UserComment with piexif (read_info_from_image).
+    comment = piexif.load(picture.info["exif"])["Exif"][piexif.ExifIFD.UserComment]
+    assert piexif.helper.UserComment.load(comment) == result.infotexts[0] == read_parameters(data)
+    assert parse_parameters(read_parameters(data))["prompt"] == prompt
+    record = provenance.record_of(picture)
+    assert record["parameters"]["prompt"] == prompt and record["file_format"] == picture.format.lower()
+    assert provenance.source_type_of(picture) == provenance.GENERATED
+    assert b"trainedAlgorithmicMedia" in picture.info["xmp"]
+    report = verify(data)
+    assert report.watermark_found and report.record["parameters"]["seed"] == 12
+    assert report.pixels_match_record is None and "cannot be checked against it exactly" in report.summary
+
+
 def test_reworking_a_users_photo_is_labelled_composite_and_an_easel_picture_stays_generated(manager, easel_png):
     from skimage import data
 
@@ -135,6 +159,27 @@ def test_png_info_and_verify_through_the_app(client, easel_png, tmp_path):
     assert parameters.startswith("a castle") and record is None
     summary, details = client.predict(handle_file(str(a1111)), api_name="/verify")
     assert summary.startswith("No Easel watermark") and details["parameters"].startswith("a castle")
+
+
+def test_png_info_and_verify_read_jpegs_through_the_app(client, manager, tmp_path):
+    import piexif
+    import piexif.helper
+
+    a1111 = tmp_path / "a1111.jpg"  # as A1111 saves a JPEG: parameters in the EXIF UserComment, by piexif
+    comment = piexif.helper.UserComment.dump("a castle\nSteps: 30, Sampler: Euler a, Seed: 5, Size: 64x64",
+                                             encoding="unicode")
+    Image.new("RGB", (64, 64), "gray").save(a1111, exif=piexif.dump({"Exif": {piexif.ExifIFD.UserComment: comment}}))
+    parameters, record = client.predict(handle_file(str(a1111)), api_name="/png_info")
+    assert parameters.startswith("a castle\nSteps: 30") and record is None
+
+    result = manager.generate(GenerationRequest(prompt="a lighthouse", steps=2, seed=13, width=SIDE, height=SIDE))
+    easel = tmp_path / "easel.jpg"
+    easel.write_bytes(provenance.picture_bytes(result, 0, "jpg"))
+    parameters, record = client.predict(handle_file(str(easel)), api_name="/png_info")
+    assert parameters == result.infotexts[0] and record["parameters"]["seed"] == 13
+    summary, details = client.predict(handle_file(str(easel)), api_name="/verify")
+    assert summary.startswith("Made by Easel") and "Labelled as AI-generated" in summary
+    assert details["pixels_match_record"] is None
 
 
 def copy_chunks(source_png: bytes, pixels: Image.Image, **replaced) -> bytes:

@@ -105,3 +105,14 @@ def test_the_pages_stop_button_finds_the_run_its_generate_button_started(tiny_di
     stop.fn(*stop_inputs)
     thread.join(timeout=60)
     assert not thread.is_alive() and str(outcome["error"].message) == "Stopped."
+
+
+def test_the_outputs_folder_keeps_jpeg_copies_when_asked_and_the_page_still_gets_png(manager, tmp_path):
+    from PIL import Image
+
+    runner = Runner(manager, outputs_dir=str(tmp_path), save_format="jpg")
+    gallery, info, status, history = last(runner.run(GenerationRequest(prompt="a", steps=2, seed=5), [], None,
+                                                     no_progress))
+    [saved] = tmp_path.rglob("*-5.jpg")
+    assert Image.open(saved).format == "JPEG" and read_parameters(saved) == info
+    assert Image.open(gallery[0][0]).format == "PNG" and not list(tmp_path.rglob("*.png"))

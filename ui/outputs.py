@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 
-def picture_name(seed: int) -> str:
-    return f"{datetime.now():%Y%m%d-%H%M%S-%f}-{seed}.png"
+def picture_name(seed: int, suffix: str = ".png") -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S-%f}-{seed}{suffix}"
 
 
 def todays_folder(outputs: Path) -> Path:

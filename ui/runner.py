@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.provenance import write_png
+from pipelines.provenance import SUFFIXES, pillow_format, write_picture, write_png
 from pipelines.request import CancelToken, GenerationRequest
 
 from .common import format_bytes
@@ -37,9 +37,10 @@ class Output:
 
 
 class Runner:
-    def __init__(self, manager, outputs_dir: str | None):
+    def __init__(self, manager, outputs_dir: str | None, save_format: str = "png"):
         self.manager = manager
         self.outputs_dir = Path(outputs_dir) if outputs_dir else None
+        self.save_format = save_format  # of the outputs folder's copies; the page always gets PNG (lossless)
         self._tokens: dict[tuple[str, str], CancelToken] = {}  # (session, task) -> its run in progress
         self._save_failure_reported = False
         self._scratch = Path(tempfile.mkdtemp(prefix="easel-"))  # where pictures go when outputs are off
@@ -132,7 +133,12 @@ class Runner:
         write_png(result, index, path)
         if self.outputs_dir is not None:
             try:
-                shutil.copyfile(path, todays_folder(self.outputs_dir) / name)
+                kind = pillow_format(self.save_format)
+                target = todays_folder(self.outputs_dir) / (Path(name).stem + SUFFIXES[kind])
+                if kind == "PNG":
+                    shutil.copyfile(path, target)
+                else:
+                    write_picture(result, index, target, self.save_format)
             except OSError as error:
                 if not self._save_failure_reported:  # say it once, keep serving the pictures
                     self._save_failure_reported = True

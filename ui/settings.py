@@ -28,6 +28,7 @@ class AppSettings:
     share: bool = False
     auth: list[tuple[str, str]] = field(default_factory=list)
     outputs: str | None = "outputs"  # None: do not save
+    save_format: str = "png"  # of the pictures saved there: png, jpg or webp
     demo: bool = False
     queue_size: int = 20
     max_sessions: int = 2000  # browser sessions whose state (history) is kept in memory; the oldest go first
@@ -90,6 +91,8 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "vram-budget", "bytes of weights kept on the GPU, e.g. 6GB (default: free memory minus 2GB)", type=parse_bytes)
     _flag(parser, "ram-budget", "bytes of models kept in RAM, e.g. 16GB (default: half the RAM)", type=parse_bytes)
     _flag(parser, "outputs", "folder to save images in, or 'off'", default="off" if ON_SPACES else "outputs")
+    _flag(parser, "save-format", "format of the pictures saved in the outputs folder: png (lossless), jpg or webp "
+          "(smaller); each keeps the parameters and labels", default="png", choices=["png", "jpg", "webp"])
     _flag(parser, "device", "auto, cpu, cuda, cuda:1 or mps", default="auto")
     _flag(parser, "dtype", "auto, fp32, fp16 or bf16", default="auto")
     _flag(parser, "demo", "use tiny offline models (made on first use); their pictures are noise", action="store_true",
@@ -115,6 +118,7 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     settings = AppSettings(
         model=args.model, models=args.models, host=args.host, port=args.port, share=args.share,
         auth=args.auth or [], outputs=None if args.outputs in ("off", "none", "") else args.outputs, demo=args.demo,
+        save_format=args.save_format,
         queue_size=args.queue_size, max_sessions=args.max_sessions, api=not args.no_api,
     )
     settings.engine = EngineSettings(

@@ -24,8 +24,8 @@ class Studio:
     history: gr.State = None
 
 
-def build(manager, info: EngineInfo, outputs_dir: str | None) -> gr.Blocks:
-    studio = Studio(manager, Runner(manager, outputs_dir), info)
+def build(manager, info: EngineInfo, outputs_dir: str | None, save_format: str = "png") -> gr.Blocks:
+    studio = Studio(manager, Runner(manager, outputs_dir, save_format), info)
     with gr.Blocks(title="Easel") as demo:
         gr.Markdown("# Easel", elem_id="title")
         if info.demo:

@@ -25,5 +25,6 @@ class ApiContext:
 
     @classmethod
     def for_studio(cls, manager, settings) -> "ApiContext":
-        options = ApiOptions(manager, settings.engine.limits, settings.engine.allow_custom_models)
+        options = ApiOptions(manager, settings.engine.limits, settings.engine.allow_custom_models,
+                             settings.save_format)
         return cls(manager, options, JobQueue(settings.queue_size), settings)

@@ -1,8 +1,9 @@
 """The API's settings (GET/POST /sdapi/v1/options): which model it generates with, and what clients store.
 
-Only `sd_model_checkpoint` changes what Easel does: it switches the model API requests use (the
-studio's pages choose theirs on the page). A client's values for the other options below are kept and
-given back; keys A1111 does not have are ignored, so no client can make the server keep what it likes.
+Two change what Easel does: `sd_model_checkpoint` switches the model API requests use (the studio's
+pages choose theirs on the page), and `samples_format` (png, jpg or webp; at first the studio's
+--save-format) is the format of the pictures the API answers with and saves, as in A1111. A client's
+values for the other options below are kept and given back; keys A1111 does not have are ignored, so no client can make the server keep what it likes.
 The defaults are A1111's, for clients that read them.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import threading
 
+from pipelines.provenance import pillow_format
 from pipelines.request import InvalidRequest
 
 from .checkpoints import library_name
@@ -24,17 +26,22 @@ DEFAULTS = {
 
 
 class ApiOptions:
-    def __init__(self, manager, limits, allow_custom_models: bool):
+    def __init__(self, manager, limits, allow_custom_models: bool, samples_format: str = "png"):
         self._manager = manager  # its library is read when first asked: the engine starts after the page
         self._limits = limits
         self._allow_custom = allow_custom_models
         self._model: str | None = None  # None: the library's default
-        self._stored: dict = {}
+        self._stored: dict = {"samples_format": samples_format}
         self._lock = threading.Lock()
 
     @property
     def library(self):
         return self._manager.library
+
+    @property
+    def samples_format(self) -> str:
+        with self._lock:
+            return self._stored["samples_format"]
 
     @property
     def model(self) -> str | None:
@@ -63,6 +70,11 @@ class ApiOptions:
     def update(self, values: dict) -> None:
         model = values.get("sd_model_checkpoint")
         name = self.resolve_model("sd_model_checkpoint", model) if model is not None else None
+        if "samples_format" in values:  # checked here: a picture cannot be answered in a format Easel cannot write
+            try:
+                pillow_format(values["samples_format"])
+            except ValueError as error:
+                raise InvalidRequest("samples_format", str(error)) from None
         with self._lock:
             if name is not None:
                 self._model = name

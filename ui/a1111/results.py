@@ -1,4 +1,7 @@
-"""Easel's results turned into A1111's response: base64 PNGs, the echoed request, and the `info` JSON text.
+"""Easel's results turned into A1111's response: base64 pictures, the echoed request, and the `info` JSON text.
+
+The pictures are in the `samples_format` option's format (PNG unless a client or --save-format chose
+JPEG or WebP), each with its parameters, record and labels, as A1111 encodes them.
 
 `info` holds what A1111's `Processed.js()` holds, in its order, so clients that read `info["seed"]`,
 `all_seeds` or `infotexts` find them; `warnings` is Easel's own key, saying what was not done as asked.
@@ -9,7 +12,7 @@ from __future__ import annotations
 import json
 
 from pipelines.metadata import parse_parameters
-from pipelines.provenance import png_bytes, png_of
+from pipelines.provenance import picture_bytes, png_of
 
 from .pictures import base64_text
 
@@ -17,10 +20,11 @@ from .pictures import base64_text
 _OWN_KEYS = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "Version"}
 
 
-def response(plan, results: list, job, send_maps: bool) -> dict:
+def response(plan, results: list, job, send_maps: bool, file_format: str = "png") -> dict:
     images = []
     if plan.send_images:
-        images = [base64_text(png_bytes(result, i)) for result in results for i in range(len(result.images))]
+        images = [base64_text(picture_bytes(result, i, file_format))
+                  for result in results for i in range(len(result.images))]
         if results and send_maps:  # the detected maps after the pictures, as the ControlNet extension does
             images += [base64_text(png_of(control_map, "")) for control_map, save in
                        zip(results[0].control_maps, plan.control.save_maps) if save]
