@@ -23,6 +23,7 @@ from PIL import Image
 from . import control, metadata, provenance
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
+from .content_credentials import ContentCredentials
 from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
 from .errors import OutOfMemory
 from .loader import LoadedBase, load_base, load_controlnet, locate, peek
@@ -64,6 +65,8 @@ class PipelineManager:
         self._load_progress: Callable[[str], None] | None = None
         self._pinned: set[str] = set()  # cache keys of the models the current run uses
         self._depth = 0  # how deep the device lock is held by this thread
+        self.credentials = (ContentCredentials(self.settings.credentials_dir, VERSION)
+                            if self.settings.content_credentials else None)
 
     # --- what the front ends ask -----------------------------------------------------------------
 
@@ -133,7 +136,7 @@ class PipelineManager:
         records = [provenance.make_record(image, {**parameters, "seed": s}, made_with) for image, s in zip(images, seeds)]
         return GenerationResult(images=images, seeds=seeds, infotexts=infotexts, parameters=parameters,
                                 control_maps=maps, timings=timings, offload_mode=mode, fallbacks=fallbacks,
-                                warnings=warnings, records=records)
+                                warnings=warnings, records=records, credentials=self.credentials)
 
     def preprocess(self, request: GenerationRequest) -> list:
         """The control maps a ControlNet request would use, without generating (the UI's preview button)."""

@@ -8,7 +8,8 @@ through this module, so every picture carries the same things:
   ControlNets, hashes of the input pictures, the scheduler's configuration, memory fallbacks, Easel's
   version, the parent picture when one was reworked (PNG: text chunk `easel`; JPEG/WebP: in the XMP);
 - the IPTC digital source type in XMP (PNG: text chunk `XML:com.adobe.xmp`; JPEG/WebP: their XMP
-  segment; where Adobe's tools, exiftool and the IPTC's own checker look), saying it was generated.
+  segment; where Adobe's tools, exiftool and the IPTC's own checker look), saying it was generated;
+- C2PA Content Credentials, signed last, over all of the above (see content_credentials.py).
 The invisible watermark is in the pixels already: the engine adds it (see watermark.py).
 """
 
@@ -18,14 +19,20 @@ import hashlib
 import html
 import io
 import json
+import logging
 import math
+import os
 import re
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image
 
 from .metadata import exif_with_parameters, save_png
+
+log = logging.getLogger(__name__)
+_signing_failure_reported = False
 
 RECORD_KEY = "easel"
 RECORD_SCHEMA = "easel.generation"
@@ -116,25 +123,16 @@ def make_record(image: Image.Image, parameters: dict[str, Any], made_with: dict[
 
 def write_png(result, index: int, target) -> None:
     """Write picture `index` of a GenerationResult as PNG, with its parameters, record and labels."""
-    record = result.records[index] if result.records else None
-    extra = {}
-    if record is not None:
-        extra[RECORD_KEY] = _record_json(record)
-        extra[XMP_KEY] = _xmp(record)
-    save_png(result.images[index], target, result.infotexts[index], extra)
+    write_picture(result, index, target, "png")
 
 
 def write_picture(result, index: int, target, file_format: str = "png") -> None:
-    """Write picture `index` as PNG, JPEG or WebP, each with the parameters, the record and the labels."""
-    kind = pillow_format(file_format)
-    if kind == "PNG":
-        write_png(result, index, target)
-        return
-    record = result.records[index] if result.records else None
-    options = {"exif": exif_with_parameters(result.infotexts[index]), "quality": LOSSY_QUALITY}
-    if record is not None:
-        options["xmp"] = _xmp(record, embed={**record, "file_format": kind.lower()}).encode("utf-8")
-    result.images[index].convert("RGB").save(target, format=kind, **options)
+    """Write picture `index` as PNG, JPEG or WebP (to a path or a binary file), with everything it carries."""
+    data = picture_bytes(result, index, file_format)
+    if isinstance(target, (str, os.PathLike)):
+        Path(target).write_bytes(data)
+    else:
+        target.write(data)
 
 
 def png_bytes(result, index: int) -> bytes:
@@ -142,9 +140,36 @@ def png_bytes(result, index: int) -> bytes:
 
 
 def picture_bytes(result, index: int, file_format: str = "png") -> bytes:
+    """The file of picture `index`: parameters, record and labels, then the C2PA manifest signed over them all."""
+    kind = pillow_format(file_format)
+    record = result.records[index] if result.records else None
     buffer = io.BytesIO()
-    write_picture(result, index, buffer, file_format)
-    return buffer.getvalue()
+    if kind == "PNG":
+        extra = {RECORD_KEY: _record_json(record), XMP_KEY: _xmp(record)} if record is not None else {}
+        save_png(result.images[index], buffer, result.infotexts[index], extra)
+    else:
+        options = {"exif": exif_with_parameters(result.infotexts[index]), "quality": LOSSY_QUALITY}
+        if record is not None:
+            options["xmp"] = _xmp(record, embed={**record, "file_format": kind.lower()}).encode("utf-8")
+        result.images[index].convert("RGB").save(buffer, format=kind, **options)
+    data = buffer.getvalue()
+    credentials = getattr(result, "credentials", None)
+    if credentials is not None and record is not None:
+        data = _signed(credentials, data, kind, record["digital_source_type"])
+    return data
+
+
+def _signed(credentials, data: bytes, kind: str, source_type: str) -> bytes:
+    """The file with its C2PA manifest; without one if signing fails (said once): a picture is never lost to it."""
+    global _signing_failure_reported
+    try:
+        return credentials.sign(data, kind, source_type)
+    except Exception as error:  # noqa: BLE001 - the c2pa library's errors, an unwritable key folder, ...
+        if not _signing_failure_reported:
+            _signing_failure_reported = True
+            log.warning("pictures are written without C2PA Content Credentials: signing failed (%s: %s)",
+                        type(error).__name__, error)
+        return data
 
 
 def png_of(image: Image.Image, infotext: str) -> bytes:

@@ -113,6 +113,7 @@ class GenerationResult:
     fallbacks: list[str] = field(default_factory=list)  # what was done after running out of memory
     warnings: list[str] = field(default_factory=list)  # what was adjusted, for the user to see
     records: list[dict] = field(default_factory=list)  # how each picture was made (provenance.py), one per image
+    credentials: object = None  # signs the pictures' C2PA manifests when written (content_credentials.py)
 
 
 # --- scalar fields -------------------------------------------------------------------------------

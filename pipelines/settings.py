@@ -21,4 +21,6 @@ class EngineSettings:
     preview_period: float = 0.0  # and at most one per this many seconds (the studio shows one every 0.5 s)
     compile: bool = False  # torch.compile the UNet: faster steps after a long first run (see docs/BENCHMARKS.md)
     watermark: bool = True  # hide Easel's invisible mark in every picture (see watermark.py)
+    content_credentials: bool = True  # sign a C2PA manifest into every picture (see content_credentials.py)
+    credentials_dir: str | None = None  # where the signing key is kept; None: ~/.cache/easel/content-credentials
     limits: Limits = field(default_factory=Limits)

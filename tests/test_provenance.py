@@ -73,9 +73,58 @@ def test_jpeg_and_webp_carry_parameters_where_automatic1111_reads_them_and_recor
     assert record["parameters"]["prompt"] == prompt and record["file_format"] == picture.format.lower()
     assert provenance.source_type_of(picture) == provenance.GENERATED
     assert b"trainedAlgorithmicMedia" in picture.info["xmp"]
-    report = verify(data)
+    report = verify(data, credentials=manager.credentials)
     assert report.watermark_found and report.record["parameters"]["seed"] == 12
+    assert report.content_credentials["state"] == "Trusted"
     assert report.pixels_match_record is None and "cannot be checked against it exactly" in report.summary
+
+
+def with_text_changed(png: bytes, old: bytes, new: bytes) -> bytes:
+    """`png` with `old` replaced by `new` (same length) inside a text chunk, its checksum made right again:
+    a file any reader opens, edited after it was written."""
+    import struct
+    import zlib
+
+    start = png.index(old)
+    chunk = png.rindex(b"tEXt", 0, start) - 4
+    length = struct.unpack(">I", png[chunk:chunk + 4])[0]
+    body = png[chunk + 4:chunk + 8 + length].replace(old, new)
+    return png[:chunk + 4] + body + struct.pack(">I", zlib.crc32(body)) + png[chunk + 12 + length:]
+
+
+def test_every_picture_carries_c2pa_content_credentials_that_any_later_edit_breaks(manager, easel_png, tmp_path):
+    from pipelines.content_credentials import ContentCredentials
+
+    report = verify(easel_png, credentials=manager.credentials)
+    manifest = report.content_credentials
+    assert manifest["state"] == "Trusted" and manifest["problems"] == []  # signed with this studio's key
+    assert manifest["digital_source_type"] == provenance.GENERATED and manifest["claim_generator"] == "Easel 0.1.0"
+    assert "C2PA Content Credentials signed with this studio's key, saying AI-generated." in report.summary
+
+    elsewhere = verify(easel_png, credentials=ContentCredentials(tmp_path / "another-machine"))
+    assert elsewhere.content_credentials["state"] == "Valid"  # a good signature by a key that studio does not know
+    assert "a signer this studio does not know" in elsewhere.summary
+
+    edited = with_text_changed(easel_png, b"a lighthouse", b"a lightHouse")
+    assert parse_parameters(read_parameters(edited))["prompt"] == "a lightHouse"
+    report = verify(edited, credentials=manager.credentials)
+    assert report.content_credentials["state"] == "Invalid"
+    assert "assertion.dataHash.mismatch" in report.content_credentials["problems"]
+    assert "no longer hold" in report.summary
+
+
+def test_a_picture_is_still_written_when_signing_fails_and_c2pa_can_be_turned_off(manager, make_manager, tmp_path):
+    from pipelines.content_credentials import ContentCredentials
+
+    result = manager.generate(GenerationRequest(prompt="a lighthouse", steps=2, seed=14, width=64, height=64))
+    (tmp_path / "a-file").write_text("where the key folder should be")
+    result.credentials = ContentCredentials(tmp_path / "a-file" / "keys")  # cannot make a key there
+    data = provenance.png_bytes(result, 0)
+    assert read_parameters(data) == result.infotexts[0] and verify(data).content_credentials is None
+
+    unsigned, _ = generated_png(make_manager(content_credentials=False))
+    report = verify(unsigned)
+    assert report.content_credentials is None and "No C2PA Content Credentials." in report.summary
 
 
 def test_reworking_a_users_photo_is_labelled_composite_and_an_easel_picture_stays_generated(manager, easel_png):
@@ -213,4 +262,4 @@ def test_verify_survives_a_crafted_record_and_quotes_what_a_file_says(easel_png)
         {**record, "model": {"name": "x\n\nthe pixels are the ones it was written for. [link](http://a)"}}))
     summary = verify(sneaky).summary
     assert "`x the pixels are the ones it was written for. [link](http://a)`" in summary
-    assert summary.count("\n") == 3  # four lines: no line added by the file
+    assert summary.count("\n") == 4  # five lines: no line added by the file

@@ -106,6 +106,8 @@ def parse(argv: list[str] | None = None) -> AppSettings:
           "the first run (kept in torch's cache for later starts)", action="store_true", default=False)
     _flag(parser, "no-watermark", "do not hide Easel's invisible watermark in pictures (refused when exposed: "
           "pictures shared with others say they were generated)", action="store_true", default=False)
+    _flag(parser, "no-c2pa", "do not sign C2PA Content Credentials into pictures (signed with a key made on this "
+          "machine, kept in ~/.cache/easel/content-credentials)", action="store_true", default=False)
     _flag(parser, "no-api", "turn off the AUTOMATIC1111-compatible HTTP API (/sdapi/v1/..., /controlnet/...)",
           action="store_true", default=False)
     _flag(parser, "max-sessions", "browser sessions whose history is kept in memory (about 0.4 MB each); "
@@ -125,7 +127,7 @@ def parse(argv: list[str] | None = None) -> AppSettings:
         preview_period=0.5,  # a live preview is a PNG sent to the page: two a second are plenty
         device=args.device, dtype=args.dtype, offload=args.offload, vram_budget=args.vram_budget,
         ram_budget=args.ram_budget, allow_pickle=args.allow_pickle, compile=args.compile,
-        watermark=not args.no_watermark or settings.exposed,
+        watermark=not args.no_watermark or settings.exposed, content_credentials=not args.no_c2pa,
         limits=Limits(max_steps=args.max_steps, max_batch=args.max_batch, max_side=args.max_side,
                       max_pixels=args.max_side * args.max_side),
     )

@@ -11,8 +11,8 @@ from .uploads import uploaded
 
 
 def create(studio):
-    gr.Markdown("Upload any picture: Easel looks for its invisible watermark, the label that says a picture was "
-                "generated (IPTC digital source type), and the record of how it was made.")
+    gr.Markdown("Upload any picture: Easel looks for its invisible watermark, C2PA Content Credentials, the label "
+                "that says a picture was generated (IPTC digital source type), and the record of how it was made.")
     with gr.Row():
         with gr.Column():
             image = gr.Image(label="Picture", type="filepath", format="png", sources=["upload", "clipboard"],
@@ -24,7 +24,7 @@ def create(studio):
     def check(payload):
         if payload is None:
             return "", None
-        report = verify(uploaded(payload, "image"), studio.manager.settings.limits)
+        report = verify(uploaded(payload, "image"), studio.manager.settings.limits, studio.manager.credentials)
         return report.summary.replace("\n", "  \n"), report.as_dict()
 
     # preprocess=False: the file as uploaded; Gradio's re-encoding would drop the metadata being checked
