@@ -47,7 +47,7 @@ class ContentCredentials:
     def __init__(self, folder: str | os.PathLike | None = None, version: str = ""):
         self.folder = Path(folder) if folder else DEFAULT_FOLDER
         self.version = version
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one signing at a time: the pages and the API write from several threads
         self._signer = None
 
     def sign(self, data: bytes, file_format: str, source_type: str) -> bytes:
@@ -62,10 +62,9 @@ class ContentCredentials:
                 "action": "c2pa.created", "digitalSourceType": source_type,
                 "softwareAgent": {"name": "Easel", "version": self.version}}]}}],
         }
-        signer = self._load_signer()
         signed = io.BytesIO()
-        with c2pa.Builder(json.dumps(manifest), context=self._context(thumbnail=False)) as builder:
-            builder.sign(signer, MIME_TYPES[file_format], io.BytesIO(data), signed)
+        with self._lock, c2pa.Builder(json.dumps(manifest), context=self._context(thumbnail=False)) as builder:
+            builder.sign(self._load_signer(), MIME_TYPES[file_format], io.BytesIO(data), signed)
         return signed.getvalue()
 
     def read(self, data: bytes, file_format: str) -> Credentials | None:

@@ -57,7 +57,7 @@ class Runner:
             progress: gr.Progress):
         """Yield (gallery, info, status, history) updates until the run ends; raise gr.Error on failure."""
         session = _session(request)
-        token, key = CancelToken(), (_session(request), generation.task)
+        token, key = CancelToken(), (session, generation.task)
         self._tokens[key] = token
         events: queue.Queue = queue.Queue()
         outcome: dict = {}

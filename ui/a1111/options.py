@@ -3,7 +3,8 @@
 Two change what Easel does: `sd_model_checkpoint` switches the model API requests use (the studio's
 pages choose theirs on the page), and `samples_format` (png, jpg or webp; at first the studio's
 --save-format) is the format of the pictures the API answers with and saves, as in A1111. A client's
-values for the other options below are kept and given back; keys A1111 does not have are ignored, so no client can make the server keep what it likes.
+values for the other options below are kept and given back; keys A1111 does not have are ignored, so
+no client can make the server keep what it likes.
 The defaults are A1111's, for clients that read them.
 """
 
