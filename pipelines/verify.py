@@ -45,13 +45,13 @@ def verify(source, limits: Limits | None = None, credentials: ContentCredentials
     from . import watermark  # imports OpenCV and the watermark library: only when a picture is checked
 
     picture = load_picture("image", source, limits or Limits())  # the size caps, then the pixels
+    data = _file_bytes(source)  # read once: the metadata and the signature are checked on these bytes
     # The metadata as the file holds it: converting a transparent picture to RGB makes a new image without it.
-    with _opened(source) as file:
+    with _opened(source if data is None else data) as file:
         record, source_type = provenance.record_of(file), provenance.source_type_of(file)
         parameters = read_parameters(file)
         lossy = file.format in provenance.LOSSY_FORMATS  # its pixels differ a little from those hashed
         file_format = file.format
-    data = _file_bytes(source)
     manifest = (credentials or ContentCredentials()).read(data, file_format) if data is not None else None
     content = asdict(manifest) if manifest is not None else None
     reading = watermark.detect(picture)

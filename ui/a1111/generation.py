@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from pipelines.errors import GenerationCancelled, InvalidRequest
-from pipelines.provenance import SUFFIXES, pillow_format, write_picture
+from pipelines.provenance import SUFFIXES, picture_bytes, pillow_format
 
 from ..outputs import picture_name, todays_folder
 from .errors import message_of
@@ -25,10 +25,15 @@ def _answer(context, plan, job: Job) -> dict:
     """In the job's thread: the runs, then saving and encoding the pictures, which take time too."""
     results = _run(context.manager, plan, job)
     file_format = context.options.samples_format
-    if plan.save_images and context.outputs:
-        _save(results, Path(context.outputs), file_format, plan.warnings)
+    saving = plan.save_images and context.outputs
+    # Each picture is encoded (and signed) once, for both the outputs folder and the answer.
+    files = ([picture_bytes(result, i, file_format) for result in results for i in range(len(result.images))]
+             if saving or plan.send_images else [])
+    if saving:
+        seeds = [seed for result in results for seed in result.seeds]
+        _save(files, seeds, Path(context.outputs), file_format, plan.warnings)
     send_maps = not context.options.as_dict().get("control_net_no_detectmap")
-    return response(plan, results, job, send_maps, file_format)
+    return response(plan, results, job, send_maps, files)
 
 
 def _run(manager, plan, job: Job) -> list:
@@ -47,14 +52,13 @@ def _run(manager, plan, job: Job) -> list:
     return results
 
 
-def _save(results: list, outputs: Path, file_format: str, warnings: list[str]) -> None:
+def _save(files: list[bytes], seeds: list[int], outputs: Path, file_format: str, warnings: list[str]) -> None:
     """`save_images`: into the studio's outputs folder, as its pages save; a failure is reported, not fatal."""
     suffix = SUFFIXES[pillow_format(file_format)]
     try:
         folder = todays_folder(outputs)
-        for result in results:
-            for index, seed in enumerate(result.seeds):
-                write_picture(result, index, folder / picture_name(seed, suffix), file_format)
+        for data, seed in zip(files, seeds):
+            (folder / picture_name(seed, suffix)).write_bytes(data)
     except OSError as error:
         log.warning("saving to %s failed: %s", outputs, error.strerror or type(error).__name__)
         warnings.append(f"save_images: could not save to the outputs folder ({error.strerror or error})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from pipelines.metadata import parse_parameters
-from pipelines.provenance import picture_bytes, png_of
+from pipelines.provenance import png_of
 
 from .pictures import base64_text
 
@@ -20,11 +20,11 @@ from .pictures import base64_text
 _OWN_KEYS = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "Version"}
 
 
-def response(plan, results: list, job, send_maps: bool, file_format: str = "png") -> dict:
+def response(plan, results: list, job, send_maps: bool, files: list[bytes]) -> dict:
+    """`files`: the pictures' files, in the `samples_format` option's format."""
     images = []
     if plan.send_images:
-        images = [base64_text(picture_bytes(result, i, file_format))
-                  for result in results for i in range(len(result.images))]
+        images = [base64_text(data) for data in files]
         if results and send_maps:  # the detected maps after the pictures, as the ControlNet extension does
             images += [base64_text(png_of(control_map, "")) for control_map, save in
                        zip(results[0].control_maps, plan.control.save_maps) if save]
