@@ -162,8 +162,8 @@ def format_bytes(nbytes: int | None) -> str:
     return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**28 else f"{nbytes / 2**20:.1f} MiB"
 
 
-def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.State, stop_handler) -> None:
-    """Generate on click (queued on the device slot, under its API name); Stop ends the session's run."""
+def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.State) -> None:
+    """Generate on click (queued on the device slot, under its API name); Stop ends that run."""
     # preprocess=False: raw values reach the handler, so the engine's validation is the one judge of them
     # (see uploads.py); Gradio still refuses file paths that were not uploaded through it.
     event = panels.generate.click(
@@ -171,8 +171,9 @@ def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.S
         [panels.gallery, panels.info, panels.status, history],
         api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1, preprocess=False,
     )
-    # Stop sets the run's cancel token (it ends within a step) and drops the page's wait on the queue.
-    panels.stop.click(stop_handler, None, None, api_visibility="private", queue=False, cancels=[event])
+    # Stop cancels this page's Generate event (waiting in the queue or running): Gradio closes the run's
+    # generator, which stops the engine within a step (runner.py).
+    panels.stop.click(None, None, None, api_visibility="private", queue=False, cancels=[event])
 
 
 EXAMPLES = "assets/examples"

@@ -50,6 +50,6 @@ def guard(function):
             except Exception as error:  # noqa: BLE001
                 raise user_error(error) from None
 
-    # wraps() hands Gradio the handler's signature and its annotations: Gradio passes the gr.Request (the
-    # browser session, which Stop goes by) only to a parameter annotated with it.
+    # wraps() hands Gradio the handler's signature and annotations, from which it finds the parameters it
+    # fills itself (gr.Progress, gr.Request).
     return wrapped

@@ -2,7 +2,12 @@
 
 Every tab's handler builds a GenerationRequest and hands it to `Runner.run`, a generator that yields
 (gallery, info, status) while the engine works in a thread, so the page shows the progress bar, the
-latent preview and the ETA, and so that a Stop reaches the run through its cancel token.
+latent preview and the ETA.
+
+Stop is Gradio's cancel of the Generate event: it names the run it means, and Gradio closes that run's
+generator, whose `finally` sets the engine's cancel token. (A Stop handler of our own that looked up "this
+session's run" could arrive late on a busy machine, after the next run had started, and stop that one while
+the one the user meant went on to the end.)
 """
 
 from __future__ import annotations
@@ -41,24 +46,12 @@ class Runner:
         self.manager = manager
         self.outputs_dir = Path(outputs_dir) if outputs_dir else None
         self.save_format = save_format  # of the outputs folder's copies; the page always gets PNG (lossless)
-        self._tokens: dict[tuple[str, str], CancelToken] = {}  # (session, task) -> its run in progress
         self._save_failure_reported = False
         self._scratch = Path(tempfile.mkdtemp(prefix="easel-"))  # where pictures go when outputs are off
 
-    def stopper(self, task: str):
-        """The handler of a tab's Stop: it ends that session's run of that task, no one else's."""
-        def stop(request: gr.Request) -> None:
-            token = self._tokens.get((_session(request), task))
-            if token is not None:
-                token.cancel()
-        return stop
-
-    def run(self, generation: GenerationRequest, history: list | None, request: gr.Request | None,
-            progress: gr.Progress):
+    def run(self, generation: GenerationRequest, history: list | None, progress: gr.Progress):
         """Yield (gallery, info, status, history) updates until the run ends; raise gr.Error on failure."""
-        session = _session(request)
-        token, key = CancelToken(), (session, generation.task)
-        self._tokens[key] = token
+        token = CancelToken()  # this run's own: nothing else can stop it but closing this generator
         events: queue.Queue = queue.Queue()
         outcome: dict = {}
 
@@ -74,7 +67,7 @@ class Runner:
                 events.put(("done", None))
 
         shown = {"progress": 0, "desc": "waiting for the device"}  # what the page's progress bar says
-        thread = threading.Thread(target=work, name=f"generate-{session}", daemon=True)
+        thread = threading.Thread(target=work, name=f"generate-{generation.task}", daemon=True)
         preview, last_update = None, time.monotonic()
         try:
             # Yield once before the engine starts: only from its first yield on does Gradio hold this
@@ -107,11 +100,10 @@ class Runner:
                     # queueing that message, so saying the progress again now keeps the bar up.
                     progress(**shown)
         finally:
-            # The page was closed or Stop pressed: the run ends within a step either way.
+            # Closed by Gradio: Stop was pressed (its cancel names this run's event), the page was closed, or an
+            # API client cancelled. The run ends within a step.
             if thread.is_alive():
                 token.cancel()
-            if self._tokens.get(key) is token:  # a run closed late must not drop the token of the next one
-                del self._tokens[key]
         if "error" in outcome:
             raise user_error(outcome["error"])
         result = outcome["result"]
@@ -146,10 +138,6 @@ class Runner:
                                "pictures are still shown here: download them from the gallery.")
                 log.warning("saving to %s failed: %s", self.outputs_dir, error.strerror or type(error).__name__)
         return Output(str(path), result.infotexts[index])
-
-
-def _session(request: gr.Request | None) -> str:
-    return getattr(request, "session_hash", None) or "local"
 
 
 def _status_line(result, manager) -> str:
