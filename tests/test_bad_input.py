@@ -38,7 +38,7 @@ def handlers(tiny_dir):
 def call_handler(handler, inputs: dict):
     """Run a generation handler to its end, the way Gradio drives it; return the last update."""
     last = None
-    for last in handler(**inputs, history=[], request=None, progress=lambda *a, **k: None):
+    for last in handler(**inputs, history=[], progress=lambda *a, **k: None):
         pass
     return last
 
