@@ -54,7 +54,7 @@ class PipelineManager:
         if ram_budget is None:
             ram_budget = psutil.virtual_memory().total // 2
         self.residency = Residency(self.device, self.settings.vram_budget, self.settings.working_reserve,
-                                   self.settings.offload)
+                                   self.settings.offload, pin=self.settings.pin_memory)
         self.cache = ModelCache(ram_budget, on_drop=self._forget)
         self.maps = control.MapCache()
         self._views: dict[tuple, object] = {}
@@ -63,7 +63,7 @@ class PipelineManager:
         self.last_run: dict = {}
         # Loading progress ("downloading sd15: 40 %") for whoever is waiting; set per call.
         self._load_progress: Callable[[str], None] | None = None
-        self._pinned: set[str] = set()  # cache keys of the models the current run uses
+        self._used_by_run: set[str] = set()  # cache keys of the models the current run uses
         self._depth = 0  # how deep the device lock is held by this thread
         self.credentials = (ContentCredentials(self.settings.credentials_dir, VERSION)
                             if self.settings.content_credentials else None)
@@ -168,7 +168,7 @@ class PipelineManager:
 
     @contextmanager
     def _holding_device(self):
-        """The device lock, held for a whole run; the models the run pinned are unpinned on the way out."""
+        """The device lock, held for a whole run; the RAM cache may drop the run's models again once it ends."""
         with self._lock:
             self._depth += 1
             try:
@@ -176,7 +176,7 @@ class PipelineManager:
             finally:
                 self._depth -= 1
                 if self._depth == 0:
-                    self._pinned.clear()
+                    self._used_by_run.clear()
 
     # --- models ----------------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class PipelineManager:
 
     def _base(self, entry: ModelEntry) -> LoadedBase:
         key = f"base:{entry.name}"
-        self._pinned.add(key)
+        self._used_by_run.add(key)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
@@ -228,7 +228,7 @@ class PipelineManager:
 
     def _controlnet(self, entry: ControlNetEntry):
         key = f"controlnet:{entry.name}"
-        self._pinned.add(key)
+        self._used_by_run.add(key)
         cached = self.cache.get(key)
         if cached is None:
             self._status(f"loading ControlNet {entry.name}")
@@ -270,7 +270,7 @@ class PipelineManager:
 
     def _preprocessor(self, preprocessor_id: str) -> control.Preprocessor:
         key = f"preprocessor:{preprocessor_id}"
-        self._pinned.add(key)
+        self._used_by_run.add(key)
         cached = self.cache.get(key)
         if cached is None:
             self._status(f"loading preprocessor {preprocessor_id}")
@@ -307,7 +307,7 @@ class PipelineManager:
 
     def _in_use(self) -> set[str]:
         """Models the current run uses: never dropped from RAM to make room for another of its models."""
-        return set(self._pinned)
+        return set(self._used_by_run)
 
     def _forget(self, cached: CachedModel) -> None:
         """A model left the RAM cache: forget its components and every view that holds them."""

@@ -19,6 +19,7 @@ class EngineSettings:
     allow_custom_models: bool = True  # accept model references that are not in the library
     preview_every: int = 1  # make a latent preview every N steps (0: never)
     preview_period: float = 0.0  # and at most one per this many seconds (the studio shows one every 0.5 s)
+    pin_memory: bool = True  # keep weights that are off a CUDA GPU in pinned host memory: faster swaps
     compile: bool = False  # torch.compile the UNet: faster steps after a long first run (see docs/BENCHMARKS.md)
     watermark: bool = True  # hide Easel's invisible mark in every picture (see watermark.py)
     content_credentials: bool = True  # sign a C2PA manifest into every picture (see content_credentials.py)

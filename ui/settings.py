@@ -104,6 +104,9 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "queue-size", "requests that may wait in the queue", type=int, default=20)
     _flag(parser, "compile", "torch.compile the UNet: faster steps where it pays, after minutes of compiling on "
           "the first run (kept in torch's cache for later starts)", action="store_true", default=False)
+    _flag(parser, "no-pin-memory", "keep weights that are off the GPU in ordinary host memory instead of pinned "
+          "memory (pinned: faster swaps between models, but memory the system cannot page out)",
+          action="store_true", default=False)
     _flag(parser, "no-watermark", "do not hide Easel's invisible watermark in pictures (refused when exposed: "
           "pictures shared with others say they were generated)", action="store_true", default=False)
     _flag(parser, "no-c2pa", "do not sign C2PA Content Credentials into pictures (signed with a key made on this "
@@ -127,6 +130,7 @@ def parse(argv: list[str] | None = None) -> AppSettings:
         preview_period=0.5,  # a live preview is a PNG sent to the page: two a second are plenty
         device=args.device, dtype=args.dtype, offload=args.offload, vram_budget=args.vram_budget,
         ram_budget=args.ram_budget, allow_pickle=args.allow_pickle, compile=args.compile,
+        pin_memory=not args.no_pin_memory,
         watermark=not args.no_watermark or settings.exposed, content_credentials=not args.no_c2pa,
         limits=Limits(max_steps=args.max_steps, max_batch=args.max_batch, max_side=args.max_side,
                       max_pixels=args.max_side * args.max_side),
