@@ -209,6 +209,8 @@ def test_png_info_reads_a_picture_and_sends_its_settings_to_text_to_image(page, 
     page.get_by_text('"easel.generation"').first.wait_for()  # the record is shown too
     page.screenshot(path=ARTIFACTS / "09-png-info.png", full_page=True)
     page.click("#png-info-send-txt2img")
+    # The Text to image tab opens: wait until it shows, so that the switch cannot land in the next test.
+    page.locator("#txt2img-prompt textarea").wait_for(state="visible")
     page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value === 'a harbour at night'")
     assert page.input_value("#txt2img-seed input") == "4242"
     assert page.input_value("#txt2img-width input[type=number]") == "256"
