@@ -56,6 +56,37 @@ def test_closing_a_run_as_gradio_does_on_stop_ends_the_engine_run_within_a_step(
     assert info.startswith("next") and "Seed: 2" in info  # the device was released for the next run
 
 
+def test_stop_by_run_id_ends_that_run_within_a_step_and_never_the_next(manager):
+    """The page's Stop sends the id the page gave the run at its click: a late Stop cannot end the next run."""
+    engine = CountingSteps(manager)
+    runner = Runner(engine, outputs_dir=None)
+    run = runner.run(GenerationRequest(prompt="a", steps=40, seed=1), [], no_progress, run_id="first")
+    while engine.steps == 0:
+        next(run)
+    runner.stop("first")
+    steps_at_stop = engine.steps
+    with pytest.raises(gr.Error, match="Stopped"):
+        last(run)
+    assert engine.steps <= steps_at_stop + 1 < 40
+
+    runner.stop("first")  # the same Stop again, reaching the server only now
+    gallery, info, status, history = last(runner.run(GenerationRequest(prompt="next", steps=2, seed=2), [],
+                                                     no_progress, run_id="second"))
+    assert info.startswith("next") and "Seed: 2" in info
+
+
+def test_a_stop_that_comes_while_its_run_still_waits_ends_it_at_its_start(manager):
+    engine = CountingSteps(manager)
+    runner = Runner(engine, outputs_dir=None)
+    runner.stop("queued")
+    with pytest.raises(gr.Error, match="Stopped"):
+        last(runner.run(GenerationRequest(prompt="a", steps=40, seed=1), [], no_progress, run_id="queued"))
+    assert engine.steps == 0
+    gallery, info, status, history = last(runner.run(GenerationRequest(prompt="b", steps=2, seed=3), [],
+                                                     no_progress, run_id="another"))
+    assert "Seed: 3" in info
+
+
 def test_an_unwritable_outputs_folder_still_returns_the_pictures_and_says_so_once(manager, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the outputs folder should be")
@@ -72,8 +103,8 @@ def test_an_unwritable_outputs_folder_still_returns_the_pictures_and_says_so_onc
 
 
 def test_each_tabs_stop_button_cancels_that_tabs_generate_and_nothing_else(tiny_dir):
-    """Stop is Gradio's cancel of one event, by its id: as wired in the page, each tab's Stop names its own
-    Generate, so a Stop never ends another tab's run, nor the next run of its own tab."""
+    """As wired in the page, each tab's Stop cancels its own Generate event (Gradio's cancel, which also takes a
+    run out of the queue) and sends the run id its own Generate made: never another tab's."""
     import app
     from ui import settings
 
@@ -84,9 +115,13 @@ def test_each_tabs_stop_button_cancels_that_tabs_generate_and_nothing_else(tiny_
         return [(index, fn) for index, fn in demo.fns.items() if any(t[0] == by_elem_id[elem_id] for t in fn.targets)]
 
     for tab in ("txt2img", "img2img", "inpaint", "controlnet"):
-        [generate] = [index for index, fn in triggered_by(f"{tab}-generate") if fn.fn is not None and fn.js is None]
+        [(generate, generate_fn)] = [(i, fn) for i, fn in triggered_by(f"{tab}-generate") if fn.api_name == tab]
         cancels = [fn.cancels for _, fn in triggered_by(f"{tab}-stop") if fn.is_cancel_function]
         assert cancels == [[generate]], tab
+        [stop_fn] = [fn for _, fn in triggered_by(f"{tab}-stop") if not fn.is_cancel_function]
+        assert f"window.easelRuns ??= {{}})['{tab}'] = id" in generate_fn.js  # the click names the run
+        assert f"window.easelRuns?.['{tab}']" in stop_fn.js  # and this tab's Stop sends that name
+        assert stop_fn.inputs == [generate_fn.inputs[-1]]  # through the run id the Generate receives
 
 
 def test_the_outputs_folder_keeps_jpeg_copies_when_asked_and_the_page_still_gets_png(manager, tmp_path):

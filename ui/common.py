@@ -162,18 +162,35 @@ def format_bytes(nbytes: int | None) -> str:
     return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**28 else f"{nbytes / 2**20:.1f} MiB"
 
 
-def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.State) -> None:
-    """Generate on click (queued on the device slot, under its API name); Stop ends that run."""
+# The page names each run it starts with an id of its own, made at the click, and its Stop sends that id.
+# So a Stop can only end the run the user saw, even when it reaches a busy server after the next one began.
+NEW_RUN_JS = """(...values) => {
+  const id = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+  (window.easelRuns ??= {})[%r] = id;
+  values[values.length - 1] = id;
+  return values;
+}"""
+STOP_RUN_JS = "() => [window.easelRuns?.[%r] ?? '']"
+
+
+def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.State, stop) -> None:
+    """Generate on click (queued on the device slot, under its API name); Stop ends that run.
+
+    Stop does two things, for the two places a run can be: Gradio's cancel takes a run still waiting in the
+    queue out of it (and closes a running one's generator, where the page already knows the run's event),
+    and `stop(run_id)` cancels the engine run of the id this page gave it, whether it runs yet or not.
+    """
+    run_id = gr.Textbox(visible=False)  # filled in the page at each click (NEW_RUN_JS); empty from the API
     # preprocess=False: raw values reach the handler, so the engine's validation is the one judge of them
     # (see uploads.py); Gradio still refuses file paths that were not uploaded through it.
     event = panels.generate.click(
-        on_gpu(guard(handler)), own_inputs + panels.settings() + [history],
+        on_gpu(guard(handler)), own_inputs + panels.settings() + [history, run_id],
         [panels.gallery, panels.info, panels.status, history],
         api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1, preprocess=False,
+        js=NEW_RUN_JS % api_name,
     )
-    # Stop cancels this page's Generate event (waiting in the queue or running): Gradio closes the run's
-    # generator, which stops the engine within a step (runner.py).
-    panels.stop.click(None, None, None, api_visibility="private", queue=False, cancels=[event])
+    panels.stop.click(stop, [run_id], None, js=STOP_RUN_JS % api_name, api_visibility="private", queue=False,
+                      cancels=[event])
 
 
 EXAMPLES = "assets/examples"

@@ -59,7 +59,8 @@ def create(studio):
             control_type_2=None, control_image_2=None, preprocessor_2=None, conditioning_scale_2=None,
             control_start_2=None, control_end_2=None, image=None, strength=None, mask=None, prompt=None,
             negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None, width=None,
-            height=None, seed=None, batch_size=None, history=None, progress=gr.Progress()):
+            height=None, seed=None, batch_size=None, history=None, run_id=None,
+            progress=gr.Progress()):
         units = [_unit(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
                        low_threshold, high_threshold)]
         if enable_unit_2:
@@ -70,7 +71,7 @@ def create(studio):
                                   negative_prompt=negative_prompt, model=model, sampler=sampler, steps=steps,
                                   guidance_scale=guidance_scale, width=width, height=height, seed=seed,
                                   batch_size=batch_size)
-        yield from studio.runner.run(generation, history, progress)
+        yield from studio.runner.run(generation, history, progress, run_id)
 
     def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):
         unit = _unit(control_type, control_image, preprocessor, 1.0, 0.0, 1.0, low, high)
@@ -108,6 +109,6 @@ def create(studio):
     own = [unit1["control_type"], unit1["control_image"], unit1["preprocessor"], unit1["scale"], unit1["start"],
            unit1["end"], unit1["low"], unit1["high"], enable_2, unit2["control_type"], unit2["control_image"],
            unit2["preprocessor"], unit2["scale"], unit2["start"], unit2["end"], image, strength, mask]
-    wire(panels, controlnet, own, "controlnet", studio.history)
+    wire(panels, controlnet, own, "controlnet", studio.history, studio.runner.stop)
     panels.image = unit1["control_image"]
     return panels

@@ -14,12 +14,12 @@ TAB = "img2img"
 def create(studio):
     def img2img(image=None, strength=None, resize_mode=None, prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
-            history=None, progress=gr.Progress()):
+            history=None, run_id=None, progress=gr.Progress()):
         generation = make_request(task="img2img", image=uploaded(image, "image"), strength=strength,
                                   resize_mode=resize_mode, prompt=prompt, negative_prompt=negative_prompt,
                                   model=model, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                                   width=width, height=height, seed=seed, batch_size=batch_size)
-        yield from studio.runner.run(generation, history, progress)
+        yield from studio.runner.run(generation, history, progress, run_id)
 
     with gr.Row():
         with gr.Column():
@@ -36,6 +36,6 @@ def create(studio):
     # the starting picture sets the size, as users expect
     image.upload(guard(size_of), image, [panels.width, panels.height], api_visibility="private", queue=False,
                  preprocess=False)
-    wire(panels, img2img, [image, strength, resize_mode], "img2img", studio.history)
+    wire(panels, img2img, [image, strength, resize_mode], "img2img", studio.history, studio.runner.stop)
     panels.image = image
     return panels

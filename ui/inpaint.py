@@ -16,7 +16,7 @@ def create(studio):
     def inpaint(image=None, mask=None, invert_mask=None, mask_blur=None, inpaint_only_masked=None,
             only_masked_padding=None, strength=None, prompt=None, negative_prompt=None, model=None, sampler=None,
             steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None, history=None,
-            progress=gr.Progress()):
+            run_id=None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
         painted = uploaded(mask, "mask") if mask is not None else editor_mask(image, studio.manager.settings.limits)
         generation = make_request(task="inpaint", image=editor_background(image), mask=painted,
@@ -25,7 +25,7 @@ def create(studio):
                                   strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size)
-        yield from studio.runner.run(generation, history, progress)
+        yield from studio.runner.run(generation, history, progress, run_id)
 
     with gr.Row():
         with gr.Column():
@@ -53,6 +53,6 @@ def create(studio):
     image.upload(guard(lambda value: size_of(editor_background(value))), image, [panels.width, panels.height],
                  api_visibility="private", queue=False, preprocess=False)
     wire(panels, inpaint, [image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength],
-         "inpaint", studio.history)
+         "inpaint", studio.history, studio.runner.stop)
     panels.image = image
     return panels

@@ -4,10 +4,12 @@ Every tab's handler builds a GenerationRequest and hands it to `Runner.run`, a g
 (gallery, info, status) while the engine works in a thread, so the page shows the progress bar, the
 latent preview and the ETA.
 
-Stop is Gradio's cancel of the Generate event: it names the run it means, and Gradio closes that run's
-generator, whose `finally` sets the engine's cancel token. (A Stop handler of our own that looked up "this
-session's run" could arrive late on a busy machine, after the next run had started, and stop that one while
-the one the user meant went on to the end.)
+Stop names the run it means by the id the page gave that run at its Generate click (common.wire), and
+`stop` sets that run's cancel token, whether the run has started yet or not; Gradio's own cancel of the
+event also closes the run's generator, whose `finally` sets the token too. Either is enough. The id matters:
+a Stop that looked up "this session's run" could reach a busy server after the next run had started and
+stop that one, while the one the user meant went on to the end. And Gradio's cancel alone was seen to be
+lost on a loaded machine: the page sent none for a run whose start it had not yet heard of.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,8 @@ from .outputs import picture_name, todays_folder
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # pictures kept in a session's history
 UPDATE_PERIOD = 0.25  # seconds between updates to the page (progress, preview) while a run goes on
+EARLY_STOPS_KEPT = 1000  # ids of runs stopped before they started, remembered until they start
+RUN_ID_LENGTH = 64  # the page's run ids are UUIDs (36 characters); anything longer is not one of them
 
 
 @dataclass
@@ -48,10 +53,35 @@ class Runner:
         self.save_format = save_format  # of the outputs folder's copies; the page always gets PNG (lossless)
         self._save_failure_reported = False
         self._scratch = Path(tempfile.mkdtemp(prefix="easel-"))  # where pictures go when outputs are off
+        self._runs: dict[str, CancelToken] = {}  # run id -> cancel token, while the run's generator lives
+        self._early_stops: OrderedDict[str, None] = OrderedDict()  # stopped while still waiting to start
+        self._runs_lock = threading.Lock()
 
-    def run(self, generation: GenerationRequest, history: list | None, progress: gr.Progress):
+    def stop(self, run_id: str | None) -> None:
+        """Stop the run the page named `run_id`: at once if it runs, at its start if it still waits."""
+        run_id = _valid_run_id(run_id)
+        if run_id is None:
+            return
+        with self._runs_lock:
+            token = self._runs.get(run_id)
+            if token is not None:
+                token.cancel()
+                return
+            self._early_stops[run_id] = None
+            while len(self._early_stops) > EARLY_STOPS_KEPT:
+                self._early_stops.popitem(last=False)
+
+    def run(self, generation: GenerationRequest, history: list | None, progress: gr.Progress,
+            run_id: str | None = None):
         """Yield (gallery, info, status, history) updates until the run ends; raise gr.Error on failure."""
-        token = CancelToken()  # this run's own: nothing else can stop it but closing this generator
+        token = CancelToken()  # this run's own: only its Stop (by run id) or closing this generator end it
+        run_id = _valid_run_id(run_id)
+        if run_id:
+            with self._runs_lock:
+                self._runs[run_id] = token
+                if run_id in self._early_stops:  # its Stop came while it waited in the queue
+                    del self._early_stops[run_id]
+                    token.cancel()
         events: queue.Queue = queue.Queue()
         outcome: dict = {}
 
@@ -104,6 +134,9 @@ class Runner:
             # API client cancelled. The run ends within a step.
             if thread.is_alive():
                 token.cancel()
+            if run_id:
+                with self._runs_lock:
+                    self._runs.pop(run_id, None)
         if "error" in outcome:
             raise user_error(outcome["error"])
         result = outcome["result"]
@@ -147,3 +180,7 @@ def _status_line(result, manager) -> str:
     fallback = f" · {'; '.join(result.fallbacks)}" if result.fallbacks else ""
     return (f"load {t['load']:.2f} s · denoise {t['denoise']:.2f} s · decode {t['decode']:.2f} s · total {t['total']:.2f} s"
             f" · {format_bytes(memory['on_device_bytes'])} of weights on {memory['device']}{mode}{fallback}")
+
+
+def _valid_run_id(run_id) -> str | None:
+    return run_id if isinstance(run_id, str) and 0 < len(run_id) <= RUN_ID_LENGTH else None

@@ -11,11 +11,12 @@ TAB = "txt2img"
 
 def create(studio):
     def txt2img(prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
-            width=None, height=None, seed=None, batch_size=None, history=None, progress=gr.Progress()):
+            width=None, height=None, seed=None, batch_size=None, history=None, run_id=None,
+            progress=gr.Progress()):
         generation = make_request(task="txt2img", prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size)
-        yield from studio.runner.run(generation, history, progress)
+        yield from studio.runner.run(generation, history, progress, run_id)
 
     with gr.Row():
         with gr.Column():
@@ -26,5 +27,5 @@ def create(studio):
                          ["isometric cozy reading room, soft light, 3d render", ""]], [prompt, negative])
         with gr.Column():
             output_panel(TAB, panels, ["img2img", "inpaint", "controlnet"])
-    wire(panels, txt2img, [], "txt2img", studio.history)
+    wire(panels, txt2img, [], "txt2img", studio.history, studio.runner.stop)
     return panels
