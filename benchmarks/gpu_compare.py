@@ -284,6 +284,10 @@ def swap_rows(folders) -> list[tuple]:
     return rows
 
 
+def markdown_row(row: tuple) -> str:
+    return "| " + " | ".join(str(x) for x in row) + " |"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="/tmp/easel-gpu")
@@ -310,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             new = measure()
             for row in new:  # as they come: a run cut short still shows what it measured
-                print("| " + " | ".join(str(x) for x in row) + " |", flush=True)
+                print(markdown_row(row), flush=True)
             rows += new
         except Exception:  # one broken row must not cost the others on a borrowed machine
             traceback.print_exc()
@@ -319,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.cuda.get_device_name() if CUDA else "CPU (dry run)"
     lines = [f"Measured with `python -m benchmarks.gpu_compare` on {device}; torch {torch.__version__}.", "",
              "| row | baseline (diffusers fp16) | Easel | ratio | note |", "|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+    lines += [markdown_row(row) for row in rows]
     table = "\n".join(lines)
     print(table)
     if args.out:
