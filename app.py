@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 from starlette.middleware import Middleware
 
 from ui import settings as app_settings
+from ui import zerogpu
 from ui.access import LoginRequired
+from ui.assets import STYLE_CSS
 from ui.common import EngineInfo
 
 log = logging.getLogger("easel")
@@ -27,7 +30,7 @@ def build_app(settings: app_settings.AppSettings):
     if settings.demo and not library_file:
         from pipelines.tiny import write_tiny_models
 
-        library_file = str(write_tiny_models(app_settings.DEMO_MODELS_DIR))
+        library_file = str(write_tiny_models(settings.demo_models_dir))
     library = Library.from_file(library_file) if library_file else Library.builtin()
     if settings.model:
         library.default = settings.model
@@ -42,7 +45,8 @@ def build_app(settings: app_settings.AppSettings):
         default_steps=(4 if default and default.turbo else FAMILIES["sd1"].default_steps),
         max_steps=limits.max_steps, max_batch=limits.max_batch, max_side=limits.max_side, demo=settings.demo,
     )
-    demo = build(manager, info, settings.outputs, settings.save_format)
+    max_age = None if settings.keep_hours is None else max(1, int(settings.keep_hours * 3600))
+    demo = build(manager, info, settings.outputs, settings.save_format, settings.keep_pictures, max_age)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=not settings.exposed)
     return demo, manager
 
@@ -67,27 +71,49 @@ def launch_options(settings: app_settings.AppSettings, manager=None) -> dict:
     return dict(
         server_name=settings.host, server_port=settings.port, share=settings.share,
         auth=settings.auth or None, max_file_size=settings.max_upload, state_session_capacity=settings.max_sessions,
-        css_paths=["assets/style.css"], footer_links=["api", "gradio"], show_error=False,
+        css_paths=[str(STYLE_CSS)], footer_links=["api", "gradio"], show_error=False,
         app_kwargs=app_kwargs or None,
     )
+
+
+def start(settings: app_settings.AppSettings, **launch):
+    """Build the studio and launch it, with the engine started where the platform wants it: (demo, manager).
+
+    Elsewhere the page comes first and the engine is imported while the user types (`main` warms it up).
+    On ZeroGPU the documented pattern comes first: the default model is loaded and placed on "cuda" before
+    the server starts, outside any GPU call; the `spaces` package keeps those weights for every GPU call.
+    """
+    demo, manager = build_app(settings)
+    if zerogpu.active():
+        manager.preload(None, on_device=True)
+    demo.launch(**launch_options(settings, manager), prevent_thread_lock=True, **launch)
+    return demo, manager
 
 
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if zerogpu.active():
+        # "Try importing `spaces` before any other CUDA-related package" (the spaces package's own message):
+        # it stands in for CUDA outside GPU calls, which works only if torch has not started CUDA yet.
+        import spaces  # noqa: F401
     settings = app_settings.parse(argv)
     if settings.exposed and not settings.auth:
         print("\n" + "!" * 78 + "\n  WARNING: Easel is reachable by others (share link, --host or a Space) and has no "
               "login.\n  Anyone with the address can use your machine. Add --auth USER:PASS.\n" + "!" * 78 + "\n",
               file=sys.stderr)
-    demo, manager = build_app(settings)
-    demo.launch(**launch_options(settings, manager), prevent_thread_lock=True)
+    demo = None
     try:
+        demo, manager = start(settings)
         manager.warm_up()  # the page is up: import the engine while the user types
     except Exception as error:  # noqa: BLE001 - e.g. --device cuda without a GPU: say it once and stop
         log.error("the engine could not start: %s: %s", type(error).__name__, error)
-        demo.close()
+        if demo is not None:
+            demo.close()
         sys.exit(1)
+    # A stop from the platform (docker stop, systemd, a Space restarting) closes the server as Ctrl-C does, so
+    # Gradio and the runner delete their temporary files.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     demo.block_thread()
 
 

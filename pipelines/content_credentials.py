@@ -7,6 +7,12 @@ the signature as valid and its signer as unknown; this studio's Verify tab also 
 The manifest says what the IPTC label says (`c2pa.created` by Easel, digital source type), and its
 hash binds the whole file: an edit to the pixels or the metadata afterwards shows.
 
+An operator can give a key and certificate chain of their own instead (`signing_key`, `signing_chain`:
+PEM text, as a Space secret holds it, or files), so that Verify keeps recognising the studio's pictures
+after a restart on a machine whose disk is new each time; the chain's last certificate is then the one
+authority Verify trusts. A key that cannot be used is said once, by name, and the studio signs with the
+machine's own key instead.
+
 The c2pa library is imported only when a picture is signed or read.
 """
 
@@ -27,6 +33,21 @@ DEFAULT_FOLDER = Path.home() / ".cache" / "easel" / "content-credentials"
 CHAIN_FILE, KEY_FILE, AUTHORITY_FILE = "chain.pem", "signing-key.pem", "authority.pem"
 ISSUER = "Easel (a key made on this machine)"
 MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+KEY_HELP = "--c2pa-key / EASEL_C2PA_KEY and --c2pa-chain / EASEL_C2PA_CHAIN"
+
+
+@dataclass
+class SigningIdentity:
+    """A private key with its certificate chain, in PEM, and the C2PA name of its signature algorithm."""
+
+    key: bytes
+    chain: bytes
+    algorithm: str  # es256, es384, es512, ps256 or ed25519
+    authority: bytes  # the chain's last certificate: the trust anchor Verify uses
+
+
+class SigningKeyError(ValueError):
+    """The operator's key or chain cannot be used; the message says which and why."""
 
 
 @dataclass
@@ -44,11 +65,19 @@ class Credentials:
 class ContentCredentials:
     """Signs pictures with this machine's key, and reads any picture's manifest."""
 
-    def __init__(self, folder: str | os.PathLike | None = None, version: str = ""):
+    def __init__(self, folder: str | os.PathLike | None = None, version: str = "", key: str | None = None,
+                 chain: str | None = None):
         self.folder = Path(folder) if folder else DEFAULT_FOLDER
         self.version = version
         self._lock = threading.RLock()  # one signing at a time: the pages and the API write from several threads
         self._signer = None
+        self.identity = None  # the operator's key, when one is given and usable; else the machine's own
+        if key or chain:
+            try:
+                self.identity = load_identity(key, chain)
+            except SigningKeyError as error:
+                log.warning("Content Credentials: %s. Pictures are signed with a key made on this machine "
+                            "instead, which Verify will not recognise after this machine's disk is wiped.", error)
 
     def sign(self, data: bytes, file_format: str, source_type: str) -> bytes:
         """`data` (a whole PNG, JPEG or WebP file) with a signed manifest added."""
@@ -103,9 +132,11 @@ class ContentCredentials:
         if not thumbnail:  # a thumbnail of a noisy picture weighs as much as the picture
             settings["builder"] = {"thumbnail": {"enabled": False}}
         authority = self.folder / AUTHORITY_FILE
-        if trust and authority.exists():  # the one signer trusted: this studio's own key
+        anchor = (self.identity.authority.decode() if self.identity is not None
+                  else authority.read_text() if authority.exists() else None)
+        if trust and anchor:  # the one signer trusted: this studio's own key
             settings["verify"] = {"verify_trust": True}
-            settings["trust"] = {"trust_anchors": authority.read_text()}
+            settings["trust"] = {"trust_anchors": anchor}
         return c2pa.Context(c2pa.Settings.from_dict(settings))
 
     def _load_signer(self):
@@ -113,13 +144,67 @@ class ContentCredentials:
             if self._signer is None:
                 import c2pa
 
-                if not (self.folder / KEY_FILE).exists():
-                    _make_keys(self.folder)
-                chain = (self.folder / CHAIN_FILE).read_bytes()
-                key = (self.folder / KEY_FILE).read_bytes()
+                if self.identity is not None:
+                    chain, key, algorithm = self.identity.chain, self.identity.key, self.identity.algorithm
+                else:
+                    if not (self.folder / KEY_FILE).exists():
+                        _make_keys(self.folder)
+                    chain, key = (self.folder / CHAIN_FILE).read_bytes(), (self.folder / KEY_FILE).read_bytes()
+                    algorithm = "es256"
                 self._signer = c2pa.Signer.from_info(
-                    c2pa.C2paSignerInfo(alg=b"es256", sign_cert=chain, private_key=key, ta_url=None))
+                    c2pa.C2paSignerInfo(alg=algorithm.encode(), sign_cert=chain, private_key=key, ta_url=None))
             return self._signer
+
+
+def load_identity(key: str | None, chain: str | None) -> SigningIdentity:
+    """The operator's key and chain, each PEM text or a file's path, checked to belong together."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if not key or not chain:
+        missing = "the key (--c2pa-key)" if not key else "the certificate chain (--c2pa-chain)"
+        raise SigningKeyError(f"{missing} is missing: give both {KEY_HELP}")
+    key_pem, key_source = _pem(key, "the signing key (--c2pa-key / EASEL_C2PA_KEY)")
+    chain_pem, chain_source = _pem(chain, "the certificate chain (--c2pa-chain / EASEL_C2PA_CHAIN)")
+    try:
+        private_key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as error:
+        raise SigningKeyError(f"{key_source} is not an unencrypted PEM private key ({error})") from None
+    try:
+        certificates = x509.load_pem_x509_certificates(chain_pem)
+    except ValueError as error:
+        raise SigningKeyError(f"{chain_source} is not a PEM certificate chain ({error})") from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.PEM
+    if (certificates[0].public_key().public_bytes(encoding, public)
+            != private_key.public_key().public_bytes(encoding, public)):
+        raise SigningKeyError(f"{chain_source}: its first certificate is not the certificate of {key_source}")
+    if isinstance(private_key, ec.EllipticCurvePrivateKey) and private_key.curve.name in _EC_ALGORITHMS:
+        algorithm = _EC_ALGORITHMS[private_key.curve.name]
+    elif isinstance(private_key, rsa.RSAPrivateKey):
+        algorithm = "ps256"
+    elif isinstance(private_key, ed25519.Ed25519PrivateKey):
+        algorithm = "ed25519"
+    else:
+        raise SigningKeyError(f"{key_source} is a key type C2PA cannot sign with; use EC P-256, RSA or Ed25519")
+    return SigningIdentity(key_pem, chain_pem, algorithm, certificates[-1].public_bytes(encoding))
+
+
+_EC_ALGORITHMS = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
+
+
+def _pem(value: str, what: str) -> tuple[bytes, str]:
+    """PEM text as given, or the contents of the file it names; and how to name it in a message."""
+    if "-----BEGIN" in value:
+        return value.encode(), f"{what}, given as text,"
+    path = Path(value).expanduser()
+    try:
+        return path.read_bytes(), f"{what} file {path}"
+    except FileNotFoundError:
+        raise SigningKeyError(f"{what} file {path} does not exist") from None
+    except OSError as error:
+        raise SigningKeyError(f"{what} file {path} cannot be read ({error.strerror or error})") from None
 
 
 def _make_keys(folder: Path) -> None:
@@ -178,3 +263,22 @@ def _make_keys(folder: Path) -> None:
         for path in staging.iterdir():
             path.unlink()
         staging.rmdir()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m pipelines.content_credentials FOLDER`: make a signing key and its chain for --c2pa-key/--c2pa-chain."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.content_credentials",
+                                     description="Make a C2PA signing key (and its certificate chain) to keep.")
+    parser.add_argument("folder", help="a new folder to write signing-key.pem, chain.pem and authority.pem to")
+    folder = Path(parser.parse_args(argv).folder)
+    if folder.exists():
+        parser.error(f"{folder} exists already: name a new folder")
+    _make_keys(folder)
+    print(f"Made {folder / KEY_FILE} (keep it secret: --c2pa-key / EASEL_C2PA_KEY) and {folder / CHAIN_FILE} "
+          "(--c2pa-chain / EASEL_C2PA_CHAIN).")
+
+
+if __name__ == "__main__":
+    main()

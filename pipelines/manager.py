@@ -35,10 +35,10 @@ from .residency import Residency, apply_offload, module_bytes
 from .samplers import SAMPLERS, make_scheduler
 from .settings import EngineSettings
 from .tasks import call_arguments, make_view
+from .version import VERSION  # the one place it is written; others import it from here
 
 log = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
 BASE_ROLES = ("unet", "vae", "text_encoder", "text_encoder_2", "safety_checker")
 
 
@@ -65,7 +65,8 @@ class PipelineManager:
         self._load_progress: Callable[[str], None] | None = None
         self._used_by_run: set[str] = set()  # cache keys of the models the current run uses
         self._depth = 0  # how deep the device lock is held by this thread
-        self.credentials = (ContentCredentials(self.settings.credentials_dir, VERSION)
+        self.credentials = (ContentCredentials(self.settings.credentials_dir, VERSION, self.settings.signing_key,
+                                               self.settings.signing_chain)
                             if self.settings.content_credentials else None)
 
     # --- what the front ends ask -----------------------------------------------------------------
@@ -146,9 +147,17 @@ class PipelineManager:
         with self._holding_device():
             return [self._control_map(unit, resolved, seed) for unit in resolved.control_units]
 
-    def preload(self, name: str | None = None) -> None:
+    def preload(self, name: str | None = None, on_device: bool = False) -> None:
+        """Load a model into RAM, and with `on_device` also place its weights on the device now.
+
+        On ZeroGPU the default model is placed at start: weights put on "cuda" before the server starts are
+        the ones every GPU call finds there (the platform's documented pattern).
+        """
         with self._holding_device():
-            self._base(self._entry(name))
+            base = self._base(self._entry(name))
+            if on_device:
+                modules = [m for m in base.pipeline.components.values() if isinstance(m, torch.nn.Module)]
+                self.residency.place(self.residency.keys_of(*modules), force_mode="none")
 
     def unload(self, name: str | None = None) -> None:
         """Drop one model (or all) from memory; it loads again from disk when next used."""

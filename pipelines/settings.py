@@ -24,4 +24,6 @@ class EngineSettings:
     watermark: bool = True  # hide Easel's invisible mark in every picture (see watermark.py)
     content_credentials: bool = True  # sign a C2PA manifest into every picture (see content_credentials.py)
     credentials_dir: str | None = None  # where the signing key is kept; None: ~/.cache/easel/content-credentials
+    signing_key: str | None = None  # an operator's own key (PEM text or file) instead of one made on this machine
+    signing_chain: str | None = None  # its certificate chain (PEM text or file): its certificate first
     limits: Limits = field(default_factory=Limits)

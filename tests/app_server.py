@@ -20,14 +20,18 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, tiny_dir: Path, outputs: Path, *extra: str):
-        self.port = free_port()
+    """`env`: more variables for the app; with GRADIO_SERVER_PORT among them, the port is not given as a flag."""
+
+    def __init__(self, tiny_dir: Path, outputs: Path, *extra: str, env: dict | None = None):
+        by_variable = "GRADIO_SERVER_PORT" in (env or {})
+        env = dict(os.environ, EASEL_DEMO_DIR=str(tiny_dir), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
+                   EASEL_DEVICE=os.environ.get("EASEL_TEST_DEVICE", "cpu"), **(env or {}))
+        self.port = int(env["GRADIO_SERVER_PORT"]) if by_variable else free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = outputs.parent / f"app-{self.port}.log"
         self.outputs = outputs
-        env = dict(os.environ, EASEL_DEMO_DIR=str(tiny_dir), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
-                   EASEL_DEVICE=os.environ.get("EASEL_TEST_DEVICE", "cpu"))
-        command = [sys.executable, "app.py", "--demo", "--port", str(self.port), "--outputs", str(outputs), *extra]
+        port = [] if by_variable else ["--port", str(self.port)]
+        command = [sys.executable, "app.py", "--demo", *port, "--outputs", str(outputs), *extra]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:

@@ -18,8 +18,7 @@ def live_app(tiny_dir, outputs, **overrides):
     settings = AppSettings(models=str(tiny_dir / "models.yaml"), port=free_port(),
                            outputs=str(outputs) if outputs else None,
                            engine=EngineSettings(device=os.environ.get("EASEL_TEST_DEVICE", "cpu")), **overrides)
-    demo, manager = app.build_app(settings)
-    demo.launch(**app.launch_options(settings, manager), prevent_thread_lock=True, quiet=True)
+    demo, manager = app.start(settings, quiet=True)
     try:
         yield SimpleNamespace(url=f"http://127.0.0.1:{settings.port}/", manager=manager, demo=demo, outputs=outputs)
     finally:

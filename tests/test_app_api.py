@@ -85,6 +85,23 @@ def test_controlnet(client, files):
     assert "Module: canny" in parameters["settings"]["ControlNet 0"]
 
 
+def test_each_controlnet_unit_gets_its_own_canny_thresholds(client, files):
+    from pipelines.provenance import record_of
+
+    photo = handle_file(files / "photo.png")
+    gallery, _, _ = client.predict(control_type="canny", control_image=photo, low_threshold=100, high_threshold=200,
+                                   enable_unit_2=True, control_type_2="canny", control_image_2=photo,
+                                   low_threshold_2=20, high_threshold_2=40, prompt="edges", steps=1, seed=1,
+                                   api_name="/controlnet")
+    units = record_of(Image.open(gallery[0]["image"]))["parameters"]["control_units"]
+    assert [u["preprocessor_params"] for u in units] == [{"low_threshold": 100, "high_threshold": 200},
+                                                          {"low_threshold": 20, "high_threshold": 40}]
+    with pytest.raises(AppError, match=r"control_units\[1\]\.low_threshold: must not be above high_threshold"):
+        client.predict(control_type="canny", control_image=photo, enable_unit_2=True, control_type_2="canny",
+                       control_image_2=photo, low_threshold_2=90, high_threshold_2=30, prompt="edges", steps=1,
+                       api_name="/controlnet")
+
+
 def test_a_bad_input_gets_a_clear_message_and_the_next_call_works(client, files):
     with pytest.raises(AppError, match="width: must be a multiple of 8"):
         client.predict(prompt="a", width=100, api_name="/txt2img")

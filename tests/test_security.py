@@ -191,6 +191,20 @@ def test_with_a_login_the_user_gets_in(guarded, tmp_path):
     assert client.predict(prompt="logged in", steps=2, api_name="/txt2img")[1].startswith("logged in")
 
 
+def test_the_login_this_studio_reads_is_the_one_this_gradio_writes(guarded):
+    """ui/access.py reads Gradio 6's login: the cookie access-token[-unsecure]-<cookie_id> and `app.tokens`.
+    requirements.txt keeps Gradio's major version; this catches a release that changes either."""
+    import httpx
+
+    with httpx.Client(base_url=guarded.url, timeout=30) as http:
+        assert http.post("login", data={"username": "ann", "password": "s3cret-pass"}).status_code == 200
+        app = guarded.demo.app
+        names = [name for name in http.cookies.keys() if name.startswith("access-token")]
+        assert names and all(name.endswith(app.cookie_id) for name in names)
+        assert any(app.tokens.get(http.cookies[name]) == "ann" for name in names)
+        assert http.get("sdapi/v1/sd-models").status_code == 200  # the page's login opens the API too
+
+
 # --- exposed defaults, and logs --------------------------------------------------------------------
 
 

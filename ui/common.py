@@ -6,6 +6,7 @@ widgets, the same names, the same behaviour (seed buttons, aspect presets, Stop,
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import gradio as gr
@@ -13,9 +14,10 @@ import gradio as gr
 from pipelines.metadata import parse_parameters, read_parameters
 from pipelines.request import GenerationRequest, Limits, load_picture
 
+from . import assets
 from .errors import guard
 from .uploads import uploaded
-from .zerogpu import on_gpu
+from .zerogpu import generation_seconds, on_gpu
 
 GPU_QUEUE = "device"  # every generation event shares this queue slot: one run on the device at a time
 MAX_SEED = 2**32 - 1
@@ -173,18 +175,21 @@ NEW_RUN_JS = """(...values) => {
 STOP_RUN_JS = "() => [window.easelRuns?.[%r] ?? '']"
 
 
-def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.State, stop) -> None:
+def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> None:
     """Generate on click (queued on the device slot, under its API name); Stop ends that run.
 
     Stop does two things, for the two places a run can be: Gradio's cancel takes a run still waiting in the
     queue out of it (and closes a running one's generator, where the page already knows the run's event),
     and `stop(run_id)` cancels the engine run of the id this page gave it, whether it runs yet or not.
+    On ZeroGPU the handler runs inside a GPU call sized by the request (zerogpu.py).
     """
+    history, stop = studio.history, studio.runner.stop
     run_id = gr.Textbox(visible=False)  # filled in the page at each click (NEW_RUN_JS); empty from the API
+    seconds = functools.partial(generation_seconds, preloaded_model=studio.info.default_model)
     # preprocess=False: raw values reach the handler, so the engine's validation is the one judge of them
     # (see uploads.py); Gradio still refuses file paths that were not uploaded through it.
     event = panels.generate.click(
-        on_gpu(guard(handler)), own_inputs + panels.settings() + [history, run_id],
+        on_gpu(guard(handler), seconds), own_inputs + panels.settings() + [history, run_id],
         [panels.gallery, panels.info, panels.status, history],
         api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1, preprocess=False,
         js=NEW_RUN_JS % api_name,
@@ -193,7 +198,7 @@ def wire(panels: Panels, handler, own_inputs: list, api_name: str, history: gr.S
                       cancels=[event])
 
 
-EXAMPLES = "assets/examples"
+EXAMPLES = str(assets.EXAMPLES)  # where the app is installed, not the current directory
 
 
 def selected_picture(gallery, selected):

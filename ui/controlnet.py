@@ -10,6 +10,7 @@ from pipelines.request import ControlUnit
 from .common import EXAMPLES, given, make_request, output_panel, prompt_panel, settings_panel, wire
 from .errors import guard
 from .uploads import uploaded
+from .zerogpu import map_seconds, on_gpu
 
 TAB = "controlnet"
 
@@ -57,7 +58,7 @@ def create(studio):
     def controlnet(control_type=None, control_image=None, preprocessor=None, conditioning_scale=None,
             control_start=None, control_end=None, low_threshold=None, high_threshold=None, enable_unit_2=None,
             control_type_2=None, control_image_2=None, preprocessor_2=None, conditioning_scale_2=None,
-            control_start_2=None, control_end_2=None, image=None, strength=None, mask=None, prompt=None,
+            control_start_2=None, control_end_2=None, low_threshold_2=None, high_threshold_2=None, image=None, strength=None, mask=None, prompt=None,
             negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None, width=None,
             height=None, seed=None, batch_size=None, history=None, run_id=None,
             progress=gr.Progress()):
@@ -65,7 +66,7 @@ def create(studio):
                        low_threshold, high_threshold)]
         if enable_unit_2:
             units.append(_unit(control_type_2, control_image_2, preprocessor_2, conditioning_scale_2, control_start_2,
-                               control_end_2, low_threshold, high_threshold))
+                               control_end_2, low_threshold_2, high_threshold_2))
         generation = make_request(task="controlnet", control_units=units, image=uploaded(image, "image"),
                                   strength=strength, mask=uploaded(mask, "mask"), prompt=prompt,
                                   negative_prompt=negative_prompt, model=model, sampler=sampler, steps=steps,
@@ -99,7 +100,7 @@ def create(studio):
         with gr.Column():
             output_panel(TAB, panels, ["img2img", "inpaint"])
     for unit in (unit1, unit2):
-        unit["preview"].click(guard(preview_map), [unit["control_type"], unit["control_image"], unit["preprocessor"],
+        unit["preview"].click(on_gpu(guard(preview_map), map_seconds), [unit["control_type"], unit["control_image"], unit["preprocessor"],
                                                    unit["low"], unit["high"], panels.model, panels.width, panels.height],
                               unit["control_map"], api_visibility="private", concurrency_id="device", preprocess=False)
     # only the types that fit the chosen model's family are offered: when the page loads (the engine
@@ -108,7 +109,8 @@ def create(studio):
           panels.model, [unit1["control_type"], unit2["control_type"]], api_visibility="private")
     own = [unit1["control_type"], unit1["control_image"], unit1["preprocessor"], unit1["scale"], unit1["start"],
            unit1["end"], unit1["low"], unit1["high"], enable_2, unit2["control_type"], unit2["control_image"],
-           unit2["preprocessor"], unit2["scale"], unit2["start"], unit2["end"], image, strength, mask]
-    wire(panels, controlnet, own, "controlnet", studio.history, studio.runner.stop)
+           unit2["preprocessor"], unit2["scale"], unit2["start"], unit2["end"], unit2["low"], unit2["high"], image,
+           strength, mask]
+    wire(panels, controlnet, own, "controlnet", studio)
     panels.image = unit1["control_image"]
     return panels

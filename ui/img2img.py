@@ -36,6 +36,6 @@ def create(studio):
     # the starting picture sets the size, as users expect
     image.upload(guard(size_of), image, [panels.width, panels.height], api_visibility="private", queue=False,
                  preprocess=False)
-    wire(panels, img2img, [image, strength, resize_mode], "img2img", studio.history, studio.runner.stop)
+    wire(panels, img2img, [image, strength, resize_mode], "img2img", studio)
     panels.image = image
     return panels

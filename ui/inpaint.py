@@ -53,6 +53,6 @@ def create(studio):
     image.upload(guard(lambda value: size_of(editor_background(value))), image, [panels.width, panels.height],
                  api_visibility="private", queue=False, preprocess=False)
     wire(panels, inpaint, [image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength],
-         "inpaint", studio.history, studio.runner.stop)
+         "inpaint", studio)
     panels.image = image
     return panels

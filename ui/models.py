@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .common import format_bytes as _size
+from . import zerogpu
 from .errors import guard
 
 
@@ -30,19 +31,24 @@ def report(manager) -> str:
 def create(studio):
     manager = studio.manager
     table = gr.Markdown(report(manager), elem_id="models-report")
+    movable = not zerogpu.active()  # on ZeroGPU weights are placed at start and in each GPU call, not by hand
     with gr.Row():
         model = gr.Dropdown(studio.info.models, value=studio.info.default_model, label="Model")
-        preload = gr.Button("Preload")
-        unload = gr.Button("Unload")
-        unload_all = gr.Button("Unload everything")
+        preload = gr.Button("Preload", interactive=movable)
+        unload = gr.Button("Unload", interactive=movable)
+        unload_all = gr.Button("Unload everything", interactive=movable)
         refresh = gr.Button("Refresh")
+    if not movable:
+        gr.Markdown(f"Preload and Unload are {zerogpu.REFUSED}", elem_id="models-zerogpu")
 
     def do_preload(name, progress=gr.Progress()):
+        zerogpu.refuse("Preload")
         progress(0, desc=f"loading {name}")
         manager.preload(name)
         return report(manager)
 
     def do_unload(name):
+        zerogpu.refuse("Unload")
         manager.unload(name)
         return report(manager)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import queue
 import shutil
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -30,6 +29,7 @@ from pipelines.provenance import SUFFIXES, pillow_format, write_picture, write_p
 from pipelines.request import CancelToken, GenerationRequest
 
 from .common import format_bytes
+from .disk import TempFiles
 from .errors import user_error
 from .outputs import picture_name, todays_folder
 
@@ -47,12 +47,12 @@ class Output:
 
 
 class Runner:
-    def __init__(self, manager, outputs_dir: str | None, save_format: str = "png"):
+    def __init__(self, manager, outputs_dir: str | None, save_format: str = "png", files: TempFiles | None = None):
         self.manager = manager
         self.outputs_dir = Path(outputs_dir) if outputs_dir else None
         self.save_format = save_format  # of the outputs folder's copies; the page always gets PNG (lossless)
         self._save_failure_reported = False
-        self._scratch = Path(tempfile.mkdtemp(prefix="easel-"))  # where pictures go when outputs are off
+        self.files = files or TempFiles()  # the pictures handed to the pages: the newest, none too old (disk.py)
         self._runs: dict[str, CancelToken] = {}  # run id -> cancel token, while the run's generator lives
         self._early_stops: OrderedDict[str, None] = OrderedDict()  # stopped while still waiting to start
         self._runs_lock = threading.Lock()
@@ -124,7 +124,7 @@ class Runner:
                     last_update = time.monotonic()
                     # Yield even with nothing new: only at a yield does Gradio notice a client that left or
                     # cancelled, and close this generator, which stops the run (below).
-                    update, preview = ([preview] if preview is not None else gr.skip()), None
+                    update, preview = ([self.files.preview(preview)] if preview is not None else gr.skip()), None
                     yield update, gr.skip(), gr.skip(), gr.skip()
                     # Each yield's message clears the page's progress bar. Gradio resumes this generator after
                     # queueing that message, so saying the progress again now keeps the bar up.
@@ -143,18 +143,22 @@ class Runner:
         for warning in result.warnings:
             gr.Warning(warning)
         outputs = [self._write(result, index) for index in range(len(result.images))]
-        history = ([(o.path, o.infotext) for o in outputs] + list(history or []))[:HISTORY_LIMIT]
+        self.files.written([o.path for o in outputs])  # and the oldest pictures go
+        # History shows the pictures that are still kept: an entry whose file went is dropped, not shown broken.
+        kept = [entry for entry in history or [] if self.files.holds(entry[0])]
+        history = ([(o.path, o.infotext) for o in outputs] + kept)[:HISTORY_LIMIT]
         status = _status_line(result, self.manager)
         yield [(o.path, f"seed {s}") for o, s in zip(outputs, result.seeds)], result.infotexts[0], status, history
 
     def _write(self, result, index: int) -> Output:
         """Save picture `index` as PNG with its parameters and labels, and keep a copy in the outputs folder.
 
-        The page gets the scratch copy: the outputs folder is never served over HTTP, so a stranger on a
-        shared link cannot fetch other users' pictures by guessing names there.
+        The page gets the copy in Gradio's cache (disk.py: in a folder named by a random token, kept a while):
+        the outputs folder is never served over HTTP, so a stranger on a shared link cannot fetch other users'
+        pictures by guessing names there.
         """
         name = picture_name(result.seeds[index])
-        path = self._scratch / name
+        path = self.files.path(name)
         write_png(result, index, path)
         if self.outputs_dir is not None:
             try:

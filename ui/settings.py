@@ -1,7 +1,10 @@
 """The app's settings: command-line flags, each with an EASEL_* environment variable twin.
 
-A flag wins over its variable, a variable over the default. On Hugging Face Spaces (SPACE_ID is set)
-the defaults turn safe: no saved outputs, no user-chosen model paths.
+A flag wins over its variable, a variable over the default. The address and port also follow Gradio's
+own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, after the EASEL_* ones: Spaces set those to 0.0.0.0:7860,
+so a Space answers with no setting. On Hugging Face Spaces (SPACE_ID is set) the defaults turn safe:
+no saved outputs, no user-chosen model paths; on ZeroGPU hardware the engine gets the settings it needs
+there (see zerogpu.py).
 """
 
 from __future__ import annotations
@@ -9,22 +12,29 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.request import Limits
 from pipelines.settings import EngineSettings
 
-ON_SPACES = bool(os.environ.get("SPACE_ID"))
-DEMO_MODELS_DIR = Path(os.environ.get("EASEL_DEMO_DIR", Path.home() / ".cache" / "easel" / "tiny-models"))
+from . import hosting
+
+ON_SPACES = hosting.on_spaces()
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
+# ZeroGPU gives a call 70 GB of an H200 (its documentation); weights may take this much of it, the rest is
+# working memory. Set here because free memory cannot be asked for there outside a GPU call.
+ZEROGPU_VRAM_BUDGET = 60 * 2**30
+log = logging.getLogger("easel")
 
 
 @dataclass
 class AppSettings:
     model: str | None = None
     models: str | None = None  # model library file
-    host: str = "127.0.0.1"
-    port: int = 7860
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
     share: bool = False
     auth: list[tuple[str, str]] = field(default_factory=list)
     outputs: str | None = "outputs"  # None: do not save
@@ -33,8 +43,15 @@ class AppSettings:
     queue_size: int = 20
     max_sessions: int = 2000  # browser sessions whose state (history) is kept in memory; the oldest go first
     max_upload: str = "20mb"
+    keep_pictures: int | None = None  # pictures handed to the pages kept on disk, the newest (None: ui/disk.py's 1000)
+    keep_hours: float | None = None  # and for at most this long (None: a day); Gradio's own cache ages out the same
     api: bool = True  # the AUTOMATIC1111-compatible HTTP API next to the pages (/sdapi/v1, /controlnet)
+    state_dir: Path = hosting.LOCAL_STATE  # signing key, demo models, relative outputs: what outlives a restart
     engine: EngineSettings = field(default_factory=EngineSettings)
+
+    @property
+    def demo_models_dir(self) -> Path:
+        return Path(os.environ.get("EASEL_DEMO_DIR") or self.state_dir / "tiny-models")
 
     @property
     def exposed(self) -> bool:
@@ -74,16 +91,54 @@ def _flag(parser, name: str, help: str, **kwargs):
         if kwargs.get("action") == "store_true":
             default = raw.lower() in ("1", "true", "yes", "on")
         else:
-            default = kwargs.get("type", str)(raw)
+            try:
+                default = kwargs.get("type", str)(raw)
+            except (ValueError, argparse.ArgumentTypeError) as error:
+                parser.error(f"the variable {env}={raw!r} is not valid ({error}); fix or unset it")
+            if "choices" in kwargs and default not in kwargs["choices"]:
+                parser.error(f"the variable {env}={raw!r} is not one of: {', '.join(kwargs['choices'])}")
     parser.add_argument(f"--{name}", default=default, help=f"{help} [env {env}]", **kwargs)
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1 to 65535)")
+    return port
+
+
+def _gradio_address() -> tuple[str, int]:
+    """Gradio's own variables, which platforms such as Spaces set: below the flags and EASEL_*, above the defaults."""
+    host = os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST
+    raw = os.environ.get("GRADIO_SERVER_PORT")
+    try:
+        port = _port(raw) if raw else DEFAULT_PORT
+    except argparse.ArgumentTypeError as error:
+        log.warning("GRADIO_SERVER_PORT=%r is not used: %s. Easel listens on %d; set GRADIO_SERVER_PORT or "
+                    "EASEL_PORT to a number from 1 to 65535, or unset it.", raw, error, DEFAULT_PORT)
+        port = DEFAULT_PORT
+    return host, port
+
+
+def _prog() -> str:
+    """How the user started the app, for --help: the installed `easel` command or `python app.py`."""
+    return "easel" if Path(sys.argv[0]).stem == "easel" else "python app.py"
+
+
 def parse(argv: list[str] | None = None) -> AppSettings:
-    parser = argparse.ArgumentParser(prog="python app.py", description="Easel: an AI image studio in your browser.")
+    parser = argparse.ArgumentParser(prog=_prog(), description="Easel: an AI image studio in your browser.")
     _flag(parser, "model", "model to select at start (a name from the library)")
     _flag(parser, "models", "model library file (YAML) naming your models and ControlNets")
-    _flag(parser, "host", "address to listen on; 0.0.0.0 exposes the app to your network", default="127.0.0.1")
-    _flag(parser, "port", "port to listen on", type=int, default=7860)
+    gradio_host, gradio_port = _gradio_address()
+    _flag(parser, "host", "address to listen on; 0.0.0.0 exposes the app to your network (default: "
+          "GRADIO_SERVER_NAME, else 127.0.0.1)", default=gradio_host)
+    _flag(parser, "port", "port to listen on (default: GRADIO_SERVER_PORT, else 7860)", type=_port,
+          default=gradio_port)
+    _flag(parser, "data-dir", "folder for what must survive a restart: the signing key, saved pictures, demo "
+          "models (default: /data, a Space's persistent storage, when it exists, else ~/.cache/easel)")
     _flag(parser, "share", "create a public Gradio share link", action="store_true", default=False)
     _flag(parser, "auth", "require a login: USER:PASS, several separated by commas, or a file of them", type=_auth)
     _flag(parser, "offload", "how weights are placed: auto, none, model, sequential", default="auto",
@@ -110,9 +165,18 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "no-watermark", "do not hide Easel's invisible watermark in pictures (refused when exposed: "
           "pictures shared with others say they were generated)", action="store_true", default=False)
     _flag(parser, "no-c2pa", "do not sign C2PA Content Credentials into pictures (signed with a key made on this "
-          "machine, kept in ~/.cache/easel/content-credentials)", action="store_true", default=False)
+          "machine, kept in the data folder's content-credentials, unless --c2pa-key is given)",
+          action="store_true", default=False)
+    _flag(parser, "c2pa-key", "private key (PEM) to sign Content Credentials with, instead of one made on this "
+          "machine: a file, or the PEM text itself (a Space secret); needs --c2pa-chain")
+    _flag(parser, "c2pa-chain", "certificate chain (PEM) of --c2pa-key: its certificate first, the authority that "
+          "Verify trusts last; a file or the PEM text")
     _flag(parser, "no-api", "turn off the AUTOMATIC1111-compatible HTTP API (/sdapi/v1/..., /controlnet/...)",
           action="store_true", default=False)
+    _flag(parser, "keep-pictures", "pictures kept on disk for the pages (galleries, History), the newest; older ones "
+          "are deleted (the outputs folder is never touched; default 1000)", type=int)
+    _flag(parser, "keep-hours", "hours the pictures handed to the pages, their previews and uploads stay on disk "
+          "(default 24)", type=float)
     _flag(parser, "max-sessions", "browser sessions whose history is kept in memory (about 0.4 MB each); "
           "the oldest are dropped first", type=int, default=2000)
     _flag(parser, "max-steps", "highest number of steps a user may ask for", type=int, default=150)
@@ -120,11 +184,16 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "max-side", "largest width or height a user may ask for", type=int, default=2048)
     args = parser.parse_args(argv)
 
+    state_dir, _persistent = hosting.state_dir(args.data_dir, "--data-dir (EASEL_DATA_DIR)")
+    outputs = None if args.outputs in ("off", "none", "") else Path(args.outputs).expanduser()
+    if outputs is not None and not outputs.is_absolute() and state_dir != hosting.LOCAL_STATE:
+        outputs = state_dir / outputs  # on persistent storage, so saved pictures outlive a restart
     settings = AppSettings(
         model=args.model, models=args.models, host=args.host, port=args.port, share=args.share,
-        auth=args.auth or [], outputs=None if args.outputs in ("off", "none", "") else args.outputs, demo=args.demo,
+        auth=args.auth or [], outputs=str(outputs) if outputs is not None else None, demo=args.demo,
         save_format=args.save_format,
         queue_size=args.queue_size, max_sessions=args.max_sessions, api=not args.no_api,
+        keep_pictures=args.keep_pictures, keep_hours=args.keep_hours, state_dir=state_dir,
     )
     settings.engine = EngineSettings(
         preview_period=0.5,  # a live preview is a PNG sent to the page: two a second are plenty
@@ -132,12 +201,31 @@ def parse(argv: list[str] | None = None) -> AppSettings:
         ram_budget=args.ram_budget, allow_pickle=args.allow_pickle, compile=args.compile,
         pin_memory=not args.no_pin_memory,
         watermark=not args.no_watermark or settings.exposed, content_credentials=not args.no_c2pa,
+        credentials_dir=str(state_dir / "content-credentials"), signing_key=args.c2pa_key,
+        signing_chain=args.c2pa_chain,
         limits=Limits(max_steps=args.max_steps, max_batch=args.max_batch, max_side=args.max_side,
                       max_pixels=args.max_side * args.max_side),
     )
+    if hosting.on_zerogpu():
+        _zerogpu_engine(settings.engine)
     # Model ids and paths typed by users are only for a studio on one's own machine.
     settings.engine.allow_custom_models = args.allow_custom_models or not settings.exposed
     if args.no_watermark and settings.exposed:
         logging.getLogger("easel").warning("--no-watermark is ignored: the studio is exposed, and pictures shared "
                                            "with others keep the mark that says they were generated")
     return settings
+
+
+def _zerogpu_engine(engine: EngineSettings) -> None:
+    """What the engine must do differently on ZeroGPU, where CUDA exists only inside @spaces.GPU calls.
+
+    Outside those calls the `spaces` package stands in for CUDA and refuses to start it, so nothing may ask
+    the GPU for its free memory (the budget is set instead) or pin host memory (pinning starts CUDA).
+    "ZeroGPU does not support torch.compile" (its documentation), so --compile is refused.
+    """
+    engine.pin_memory = False
+    if engine.vram_budget is None:
+        engine.vram_budget = ZEROGPU_VRAM_BUDGET
+    if engine.compile:
+        log.warning("--compile is ignored on ZeroGPU, which does not support torch.compile")
+        engine.compile = False

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import controlnet, history, img2img, inpaint, models, png_info, txt2img, verify
+from . import controlnet, disk, history, img2img, inpaint, models, png_info, txt2img, verify
+from .assets import STYLE_CSS
 from .common import EngineInfo, seed_of, selected_picture
 from .runner import Runner
 
-CSS_PATH = "assets/style.css"
+CSS_PATH = str(STYLE_CSS)  # app.py hands the same file to launch(css_paths=...)
 TAB_LABELS = {"txt2img": "Text to image", "img2img": "Image to image", "inpaint": "Inpaint", "controlnet": "ControlNet"}
 
 
@@ -24,9 +25,16 @@ class Studio:
     history: gr.State = None
 
 
-def build(manager, info: EngineInfo, outputs_dir: str | None, save_format: str = "png") -> gr.Blocks:
-    studio = Studio(manager, Runner(manager, outputs_dir, save_format), info)
-    with gr.Blocks(title="Easel") as demo:
+def build(manager, info: EngineInfo, outputs_dir: str | None, save_format: str = "png",
+          keep_pictures: int | None = None, max_age: int | None = None) -> gr.Blocks:
+    """The page. The pictures it is handed stay on disk for `max_age` seconds at most, the newest
+    `keep_pictures` of them in the runner's folder (defaults in disk.py: 1000, a day)."""
+    pruning = disk.cache_pruning(max_age)
+    # delete_cache: Gradio deletes what it saved in its cache (uploads, ...) as it ages; the runner's files, the
+    # pictures and previews, are its own to prune (disk.py).
+    with gr.Blocks(title="Easel", delete_cache=pruning) as demo:
+        files = disk.TempFiles(demo.GRADIO_CACHE, keep_pictures, max_age, sweep_every=pruning[0])
+        studio = Studio(manager, Runner(manager, outputs_dir, save_format, files), info)
         gr.Markdown("# Easel", elem_id="title")
         if info.demo:
             gr.Markdown("**Demo mode:** these are tiny models with random weights, made on this machine. Every tab "
@@ -43,10 +51,12 @@ def build(manager, info: EngineInfo, outputs_dir: str | None, save_format: str =
             with gr.Tab("Verify", id="verify"):
                 verify.create(studio)
             with gr.Tab("Models", id="models"):
-                models.create(studio)
+                models_report = models.create(studio)
             with gr.Tab("History", id="history"):
                 history.create(studio)
         _wire_send_to(panels, tabs)
+        # The Models report as it is when the page opens (on ZeroGPU the default model is loaded by then).
+        demo.load(lambda: models.report(manager), None, models_report, api_visibility="private", queue=False)
         _wire_png_info(info_panel, panels, tabs, info)
     return demo
 

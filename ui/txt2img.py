@@ -27,5 +27,5 @@ def create(studio):
                          ["isometric cozy reading room, soft light, 3d render", ""]], [prompt, negative])
         with gr.Column():
             output_panel(TAB, panels, ["img2img", "inpaint", "controlnet"])
-    wire(panels, txt2img, [], "txt2img", studio.history, studio.runner.stop)
+    wire(panels, txt2img, [], "txt2img", studio)
     return panels

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import zerogpu
 from .jobs import JobQueue
 from .options import ApiOptions
 
@@ -27,4 +28,5 @@ class ApiContext:
     def for_studio(cls, manager, settings) -> "ApiContext":
         options = ApiOptions(manager, settings.engine.limits, settings.engine.allow_custom_models,
                              settings.save_format)
-        return cls(manager, options, JobQueue(settings.queue_size), settings)
+        refused = zerogpu.API_REFUSED if zerogpu.active() else None
+        return cls(manager, options, JobQueue(settings.queue_size, refused), settings)

@@ -24,6 +24,12 @@ class QueueFull(Exception):
     status = 503
 
 
+class Unavailable(Exception):
+    """This studio cannot run device work for the API (on ZeroGPU hardware: see ui/zerogpu.py)."""
+
+    status = 503
+
+
 class Job:
     """One request's work, as /progress reports it: batch `iteration` of `iterations`, step of steps."""
 
@@ -95,14 +101,17 @@ def idle() -> dict:
 
 
 class JobQueue:
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, refused: str | None = None):
         self.capacity = max(1, capacity)
+        self.refused = refused  # why no job may run here at all, if none may
         self._jobs: list[Job] = []
         self._lock = threading.Lock()
 
     async def run(self, job: Job, work, request=None):
         """Run `work()` in a thread of its own and return what it returns; QueueFull when `capacity` jobs are
-        already running or waiting."""
+        already running or waiting; Unavailable when this studio runs none."""
+        if self.refused:
+            raise Unavailable(self.refused)
         with self._lock:
             if len(self._jobs) >= self.capacity:
                 raise QueueFull(f"queue full: {len(self._jobs)} API requests are running or waiting (the studio's "
