@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from . import control, metadata, provenance
+from . import control, provenance
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .content_credentials import ContentCredentials
@@ -79,7 +79,9 @@ class PipelineManager:
 
     def model_facts(self, name: str | None) -> ModelFacts:
         """Family and defaults of a model, from its configs if it is not loaded yet (loading it if need be)."""
-        entry = self._entry(name)
+        return self._facts_of(self._entry(name))
+
+    def _facts_of(self, entry: ModelEntry) -> ModelFacts:
         cached = self.cache.get(f"base:{entry.name}")
         known = (cached.family, cached.inpainting) if cached else peek(entry)
         if known is None:  # a hub model not downloaded yet: its configs come with it
@@ -99,9 +101,9 @@ class PipelineManager:
         """Run one request. Raises InvalidRequest, ModelLoadError, GenerationCancelled or OutOfMemory."""
         cancel = cancel or CancelToken()
         started = time.perf_counter()
-        facts = self.model_facts(request.model)
+        entry = self._entry(request.model)  # the request's model, resolved once for the whole run
+        facts = self._facts_of(entry)
         resolved, warnings = validate(request, facts, self.samplers(), self.settings.limits)
-        entry = self._entry(request.model)
         seed = resolved.seed if resolved.seed >= 0 else random.randrange(MAX_SEED - resolved.batch_size)
         with self._holding_device():
             self.busy = True
@@ -128,12 +130,14 @@ class PipelineManager:
             images = [watermark.mark(image) for image in images]
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
-        infotexts = [self._infotext(resolved, entry, base, s, fallbacks, controlnet_names) for s in seeds]
+        infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names)
+                     for s in seeds]
         self.last_run = {"mode": mode, "fallbacks": fallbacks, "timings": timings}
         parameters = {k: v for k, v in asdict(resolved).items() if k not in ("image", "mask", "control_units")}
         parameters.update(seed=seed, model=entry.name, family=base.family,
                           control_units=[{k: v for k, v in asdict(u).items() if k != "image"} for u in resolved.control_units])
-        made_with = self._made_with(resolved, entry, base, view.scheduler, controlnet_names, maps, mode, fallbacks)
+        made_with = provenance.made_with(resolved, entry, base, view.scheduler, controlnet_names, maps, mode,
+                                         fallbacks, self.settings.watermark)
         records = [provenance.make_record(image, {**parameters, "seed": s}, made_with) for image, s in zip(images, seeds)]
         return GenerationResult(images=images, seeds=seeds, infotexts=infotexts, parameters=parameters,
                                 control_maps=maps, timings=timings, offload_mode=mode, fallbacks=fallbacks,
@@ -215,37 +219,39 @@ class PipelineManager:
             control_types=self.library.control_types_by_family(), inpainting_only=inpainting and not entry.inpaint,
         )
 
-    def _base(self, entry: ModelEntry) -> LoadedBase:
-        key = f"base:{entry.name}"
-        self._used_by_run.add(key)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        self._status(f"loading {entry.name}")
-        loaded = load_base(entry, self.dtype, self.settings.allow_pickle, progress=self._load_progress)
-        if self.settings.compile:
-            # Compiled on its first run (minutes on a CPU; torch keeps the result in its on-disk cache, so a
-            # later start pays far less). In place: the module stays the one the residency moves and hooks.
-            loaded.pipeline.unet.compile()
-        modules = {role: getattr(loaded.pipeline, role, None) for role in BASE_ROLES}
-        for role, module in modules.items():
-            if isinstance(module, torch.nn.Module):
-                self.residency.add(entry.name, role, module)
-        nbytes = sum(module_bytes(m) for m in modules.values() if isinstance(m, torch.nn.Module))
-        self.cache.put(key, loaded, nbytes, keep=self._in_use())
-        return loaded
-
-    def _controlnet(self, entry: ControlNetEntry):
-        key = f"controlnet:{entry.name}"
+    def _cached_or_load(self, key: str, what: str, load: Callable[[], tuple[object, int]]):
+        """The model cached under `key`, else `load()`'s (model, bytes) put in the RAM cache; either way the
+        current run uses it, so the cache keeps it until the run ends."""
         self._used_by_run.add(key)
         cached = self.cache.get(key)
         if cached is None:
-            self._status(f"loading ControlNet {entry.name}")
+            self._status(f"loading {what}")
+            cached, nbytes = load()
+            self.cache.put(key, cached, nbytes, keep=self._in_use())
+        return cached
+
+    def _base(self, entry: ModelEntry) -> LoadedBase:
+        def load():
+            loaded = load_base(entry, self.dtype, self.settings.allow_pickle, progress=self._load_progress)
+            if self.settings.compile:
+                # Compiled on its first run (minutes on a CPU; torch keeps the result in its on-disk cache, so a
+                # later start pays far less). In place: the module stays the one the residency moves and hooks.
+                loaded.pipeline.unet.compile()
+            modules = [(role, getattr(loaded.pipeline, role, None)) for role in BASE_ROLES]
+            modules = [(role, m) for role, m in modules if isinstance(m, torch.nn.Module)]
+            for role, module in modules:
+                self.residency.add(entry.name, role, module)
+            return loaded, sum(module_bytes(m) for _, m in modules)
+
+        return self._cached_or_load(f"base:{entry.name}", entry.name, load)
+
+    def _controlnet(self, entry: ControlNetEntry):
+        def load():
             model, family = load_controlnet(entry, self.dtype, progress=self._load_progress)
             self.residency.add(entry.name, "controlnet", model)
-            cached = (model, family)
-            self.cache.put(key, cached, module_bytes(model), keep=self._in_use())
-        return cached
+            return (model, family), module_bytes(model)
+
+        return self._cached_or_load(f"controlnet:{entry.name}", f"ControlNet {entry.name}", load)
 
     def _controlnets(self, request: GenerationRequest, facts: ModelFacts):
         """The ControlNet models for the request's units (checked against the base model's family), their union
@@ -278,17 +284,13 @@ class PipelineManager:
         return models, None, names
 
     def _preprocessor(self, preprocessor_id: str) -> control.Preprocessor:
-        key = f"preprocessor:{preprocessor_id}"
-        self._used_by_run.add(key)
-        cached = self.cache.get(key)
-        if cached is None:
-            self._status(f"loading preprocessor {preprocessor_id}")
-            cached = control.load_preprocessor(preprocessor_id, progress=self._load_progress)
-            for role, network in cached.networks.items():
+        def load():
+            loaded = control.load_preprocessor(preprocessor_id, progress=self._load_progress)
+            for role, network in loaded.networks.items():
                 self.residency.add(f"preprocessor:{preprocessor_id}", role, network)
-            nbytes = sum(module_bytes(n) for n in cached.networks.values())
-            self.cache.put(key, cached, nbytes, keep=self._in_use())
-        return cached
+            return loaded, sum(module_bytes(n) for n in loaded.networks.values())
+
+        return self._cached_or_load(f"preprocessor:{preprocessor_id}", f"preprocessor {preprocessor_id}", load)
 
     def _control_map(self, unit, request: GenerationRequest, seed: int):
         cache_key = control.MapCache.key(unit.preprocessor, unit.image, request.width, request.height,
@@ -424,66 +426,6 @@ class PipelineManager:
     def _entry_turbo(self, name: str) -> bool:
         entry = self.library.models.get(name)
         return bool(entry and entry.turbo)
-
-    # --- results ---------------------------------------------------------------------------------
-
-    def _made_with(self, request: GenerationRequest, entry: ModelEntry, base: LoadedBase, scheduler,
-                   controlnet_names: list[str], maps: list, mode: str, fallbacks: list[str]) -> dict:
-        """What the provenance record says made a run's pictures, beyond its parameters."""
-        parent = provenance.record_of(request.image) if request.image is not None else None
-        if parent is not None and parent.get("image_sha256") != provenance.pixel_sha256(request.image):
-            parent = None  # painted over, resized or a record copied onto another picture: not Easel's as it is
-        reworks = request.image is not None or request.mask is not None
-        return {
-            "easel_version": VERSION,
-            "digital_source_type": provenance.source_type(reworks, parent),
-            "model": {"name": entry.name, "source": entry.source, "family": base.family, **base.identity},
-            "controlnets": [{"model": name, "control_type": unit.control_type, "preprocessor": unit.preprocessor,
-                             "control_image_sha256": provenance.pixel_sha256(unit.image) if unit.image is not None else None,
-                             "control_map_sha256": provenance.pixel_sha256(control_map)}
-                            for name, unit, control_map in zip(controlnet_names, request.control_units, maps)],
-            "inputs": {name: provenance.pixel_sha256(picture) if picture is not None else None
-                       for name, picture in (("image_sha256", request.image), ("mask_sha256", request.mask))},
-            "parent_image_sha256": parent.get("image_sha256") if parent else None,
-            "scheduler": {"class": type(scheduler).__name__,
-                          "config": {k: v for k, v in scheduler.config.items() if not k.startswith("_")}},
-            "offload_mode": mode,
-            "memory_fallbacks": list(fallbacks),
-            "watermark": self._watermark_description(),
-        }
-
-    def _watermark_description(self) -> dict | None:
-        if not self.settings.watermark:
-            return None
-        from . import watermark
-
-        return {"library": "invisible-watermark", "method": watermark.DEFAULT_METHOD, "payload": watermark.PAYLOAD.hex()}
-
-    def _infotext(self, request: GenerationRequest, entry: ModelEntry, base: LoadedBase, seed: int,
-                  fallbacks: list[str], controlnet_names: list[str]) -> str:
-        settings = {
-            "Steps": request.steps, "Sampler": request.sampler, "CFG scale": request.guidance_scale, "Seed": seed,
-            "Size": f"{request.width}x{request.height}", "Model hash": base.model_hash, "Model": entry.name,
-        }
-        if request.image is not None:
-            settings["Denoising strength"] = request.strength
-        if request.mask is not None:
-            settings["Mask blur"] = request.mask_blur
-            if request.inpaint_only_masked:
-                settings["Inpaint area"] = "Only masked"
-                settings["Masked area padding"] = request.only_masked_padding
-        for i, unit in enumerate(request.control_units):
-            settings[f"ControlNet {i}"] = (
-                f"Module: {unit.preprocessor}, Model: {controlnet_names[i]}, "
-                f"Weight: {unit.conditioning_scale:g}, Guidance Start: {unit.start:g}, Guidance End: {unit.end:g}"
-            )
-        if fallbacks:
-            settings["Memory fallback"] = "; ".join(fallbacks)
-        settings["Version"] = f"Easel {VERSION}"
-        return metadata.format_parameters(
-            {"prompt": request.prompt, "negative_prompt": request.negative_prompt, "settings": settings}
-        )
-
 
 def _view_modules(view) -> list[torch.nn.Module]:
     modules = []

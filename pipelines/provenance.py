@@ -29,7 +29,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image
 
-from .metadata import exif_with_parameters, save_png
+from .metadata import exif_with_parameters, format_parameters, save_png
+from .version import VERSION
 
 log = logging.getLogger(__name__)
 _signing_failure_reported = False
@@ -113,6 +114,65 @@ def source_type_of(image: Image.Image) -> str | None:
 def source_type(reworks_a_picture: bool, parent: dict | None) -> str:
     """Generated from a prompt, or a user's picture partly regenerated (a generated parent stays generated)."""
     return COMPOSITE if reworks_a_picture and parent is None else GENERATED
+
+
+def infotext(request, model_name: str, model_hash: str | None, seed: int, fallbacks: list[str],
+             controlnet_names: list[str]) -> str:
+    """One picture's parameters in AUTOMATIC1111's text, with A1111's names for each setting."""
+    settings = {
+        "Steps": request.steps, "Sampler": request.sampler, "CFG scale": request.guidance_scale, "Seed": seed,
+        "Size": f"{request.width}x{request.height}", "Model hash": model_hash, "Model": model_name,
+    }
+    if request.image is not None:
+        settings["Denoising strength"] = request.strength
+    if request.mask is not None:
+        settings["Mask blur"] = request.mask_blur
+        if request.inpaint_only_masked:
+            settings["Inpaint area"] = "Only masked"
+            settings["Masked area padding"] = request.only_masked_padding
+    for i, unit in enumerate(request.control_units):
+        settings[f"ControlNet {i}"] = (
+            f"Module: {unit.preprocessor}, Model: {controlnet_names[i]}, "
+            f"Weight: {unit.conditioning_scale:g}, Guidance Start: {unit.start:g}, Guidance End: {unit.end:g}"
+        )
+    if fallbacks:
+        settings["Memory fallback"] = "; ".join(fallbacks)
+    settings["Version"] = f"Easel {VERSION}"
+    return format_parameters({"prompt": request.prompt, "negative_prompt": request.negative_prompt,
+                              "settings": settings})
+
+
+def made_with(request, entry, base, scheduler, controlnet_names: list[str], maps: list, mode: str,
+              fallbacks: list[str], watermarked: bool) -> dict:
+    """What the record says made a run's pictures, beyond its parameters: model, ControlNets, inputs, parent."""
+    parent = record_of(request.image) if request.image is not None else None
+    if parent is not None and parent.get("image_sha256") != pixel_sha256(request.image):
+        parent = None  # painted over, resized or a record copied onto another picture: not Easel's as it is
+    reworks = request.image is not None or request.mask is not None
+    return {
+        "easel_version": VERSION,
+        "digital_source_type": source_type(reworks, parent),
+        "model": {"name": entry.name, "source": entry.source, "family": base.family, **base.identity},
+        "controlnets": [{"model": name, "control_type": unit.control_type, "preprocessor": unit.preprocessor,
+                         "control_image_sha256": pixel_sha256(unit.image) if unit.image is not None else None,
+                         "control_map_sha256": pixel_sha256(control_map)}
+                        for name, unit, control_map in zip(controlnet_names, request.control_units, maps)],
+        "inputs": {name: pixel_sha256(picture) if picture is not None else None
+                   for name, picture in (("image_sha256", request.image), ("mask_sha256", request.mask))},
+        "parent_image_sha256": parent.get("image_sha256") if parent else None,
+        "scheduler": {"class": type(scheduler).__name__,
+                      "config": {k: v for k, v in scheduler.config.items() if not k.startswith("_")}},
+        "offload_mode": mode,
+        "memory_fallbacks": list(fallbacks),
+        "watermark": _watermark_description() if watermarked else None,
+    }
+
+
+def _watermark_description() -> dict:
+    from . import watermark  # OpenCV: not needed when the mark is off
+
+    # The mark is invisible-watermark's dwtDctSvd format (Easel implements it: watermark.py).
+    return {"library": "invisible-watermark", "method": watermark.DEFAULT_METHOD, "payload": watermark.PAYLOAD.hex()}
 
 
 def make_record(image: Image.Image, parameters: dict[str, Any], made_with: dict[str, Any]) -> dict:
