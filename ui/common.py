@@ -13,6 +13,8 @@ import gradio as gr
 
 from pipelines.metadata import parse_parameters, read_parameters
 from pipelines.request import GenerationRequest, Limits, load_picture
+from pipelines.shared_settings import BY_NAME, in_order
+from pipelines.shared_settings import NAMES as SHARED_NAMES
 
 from . import assets
 from .errors import guard
@@ -20,7 +22,6 @@ from .uploads import uploaded
 from .zerogpu import generation_seconds, on_gpu
 
 GPU_QUEUE = "device"  # every generation event shares this queue slot: one run on the device at a time
-MAX_SEED = 2**32 - 1
 ASPECTS = {"1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4), "16:9": (16, 9), "9:16": (9, 16), "3:2": (3, 2), "2:3": (2, 3)}
 
 
@@ -62,36 +63,66 @@ class Panels:
     selected: gr.State = None  # index of the picture selected in the gallery
 
     def settings(self) -> list:
-        """The shared inputs, in the order every handler takes them after its own."""
-        return [self.prompt, self.negative_prompt, self.model, self.sampler, self.steps, self.guidance_scale,
-                self.width, self.height, self.seed, self.batch_size]
+        """The shared inputs, in the order every handler takes them after its own (shared_settings.py's)."""
+        return [getattr(self, name) for name in SHARED_NAMES]
 
 
-def prompt_panel(tab: str) -> tuple[gr.Textbox, gr.Textbox]:
-    prompt = gr.Textbox(label="Prompt", lines=3, value="", placeholder="What to paint", elem_id=f"{tab}-prompt")
-    negative = gr.Textbox(label="Negative prompt", lines=2, value="", placeholder="What to avoid",
-                          elem_id=f"{tab}-negative")
-    return prompt, negative
+# What the engine tells the page (EngineInfo's fields) for the settings whose default or choices are the model's.
+_DEFAULT_FROM_ENGINE = {"model": "default_model", "sampler": "default_sampler", "steps": "default_steps",
+                        "width": "default_size", "height": "default_size"}
+_CHOICES_FROM_ENGINE = {"model": "models", "sampler": "samplers"}
+_ELEM_NAMES = {"negative_prompt": "negative"}  # the page's element ids, which browser tests and CSS use
+
+
+def shared_widget(name: str, tab: str, info: EngineInfo, **layout):
+    """The widget of shared setting `name` on `tab`, as shared_settings.py declares it."""
+    setting = BY_NAME[name]
+    widget = setting.widget
+
+    def bound(value):
+        return getattr(info, value) if isinstance(value, str) else value
+
+    value = setting.default if setting.default is not None else getattr(info, _DEFAULT_FROM_ENGINE[name])
+    common = dict(label=setting.label, value=value, elem_id=f"{tab}-{_ELEM_NAMES.get(name, name)}",
+                  **({"info": setting.info} if setting.info else {}), **widget.options, **layout)
+    if widget.kind == "text":
+        return gr.Textbox(**common)
+    if widget.kind == "choice":
+        return gr.Dropdown(getattr(info, _CHOICES_FROM_ENGINE[name]), **common)
+    if widget.kind == "slider":
+        return gr.Slider(bound(widget.minimum), bound(widget.maximum), step=widget.step, **common)
+    return gr.Number(minimum=bound(widget.minimum), maximum=bound(widget.maximum), **common)
+
+
+def prompt_panel(tab: str, info: EngineInfo) -> tuple[gr.Textbox, gr.Textbox]:
+    return shared_widget("prompt", tab, info), shared_widget("negative_prompt", tab, info)
 
 
 def settings_panel(tab: str, info: EngineInfo, prompt, negative) -> Panels:
-    model = gr.Dropdown(info.models, value=info.default_model, label="Model", elem_id=f"{tab}-model")
+    def widget(name, **layout):
+        return shared_widget(name, tab, info, **layout)
+
+    shown = {"prompt": prompt, "negative_prompt": negative, "model": widget("model")}
     with gr.Row():
-        sampler = gr.Dropdown(info.samplers, value=info.default_sampler, label="Sampler")
-        steps = gr.Slider(1, info.max_steps, value=info.default_steps, step=1, label="Steps", elem_id=f"{tab}-steps")
-        guidance = gr.Slider(0, 30, value=7.0, step=0.5, label="Guidance (CFG scale)")
+        shown.update((name, widget(name)) for name in ("sampler", "steps", "guidance_scale"))
     with gr.Row():
-        width = gr.Slider(64, info.max_side, value=info.default_size, step=8, label="Width", elem_id=f"{tab}-width")
-        height = gr.Slider(64, info.max_side, value=info.default_size, step=8, label="Height")
+        shown.update((name, widget(name)) for name in ("width", "height"))
         aspect = gr.Dropdown(list(ASPECTS), value="1:1", label="Aspect", scale=0, min_width=90)
     with gr.Row():
-        seed = gr.Number(value=-1, precision=0, label="Seed (-1: random)", minimum=-1, maximum=MAX_SEED,
-                         elem_id=f"{tab}-seed")
+        shown["seed"] = widget("seed")
         dice = gr.Button("Random", scale=0, min_width=70, elem_id=f"{tab}-random-seed")
-        batch = gr.Slider(1, info.max_batch, value=1, step=1, label="Batch size")
-    aspect.change(_aspect_size, [aspect, width, height], [width, height], api_visibility="private", queue=False)
-    dice.click(lambda: -1, None, seed, api_visibility="private", queue=False)
-    return Panels(prompt, negative, model, sampler, steps, guidance, width, height, seed, batch)
+        shown["batch_size"] = widget("batch_size")
+    missing = set(SHARED_NAMES) - set(shown)
+    assert not missing, f"the settings panel does not show {missing}"  # a new shared setting needs a place here
+    aspect.change(_aspect_size, [aspect, shown["width"], shown["height"]], [shown["width"], shown["height"]],
+                  api_visibility="private", queue=False)
+    dice.click(lambda: -1, None, shown["seed"], api_visibility="private", queue=False)
+    return Panels(**shown)
+
+
+def shared_values(values: dict) -> list:
+    """Values for a tab's shared settings, by name, as a list in their order; the ones not given stay as they are."""
+    return [gr.skip() if value is None else value for value in in_order(values)]
 
 
 def _aspect_size(aspect: str, width: float, height: float):

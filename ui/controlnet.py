@@ -92,7 +92,7 @@ def create(studio):
                 strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength")
                 mask = gr.Image(label="Mask (white = repaint), optional", type="pil", image_mode="L", format="png",
                                 value=None)
-            prompt, negative = prompt_panel(TAB)
+            prompt, negative = prompt_panel(TAB, studio.info)
             panels = settings_panel(TAB, studio.info, prompt, negative)
             gr.Examples([[f"{EXAMPLES}/astronaut.png", "a bronze statue of an astronaut, museum light"],
                          [f"{EXAMPLES}/coffee.png", "a cup of tea on a wooden table, morning light"]],

@@ -15,7 +15,9 @@ from PIL import Image
 from pipelines.metadata import parse_parameters, read_parameters
 from pipelines.provenance import record_of
 from pipelines.request import load_picture
+from pipelines.shared_settings import from_infotext
 
+from .common import shared_values
 from .errors import guard
 from .uploads import uploaded
 
@@ -59,20 +61,15 @@ def create(studio) -> PngInfoPanel:
 
 
 def settings_from(text: str, info) -> tuple[list, list[str]]:
-    """Values for a tab's shared settings (in Panels.settings order) from parameters text; what was not used."""
+    """Values for a tab's shared settings (in their declared order) from parameters text; what was not used."""
     parsed = parse_parameters(text or "")
-    settings = parsed["settings"]
-    sampler = parsed.get("sampler")
-    if sampler and settings.get("Schedule type", "").lower() == "karras":  # A1111 1.10 writes these apart
-        sampler = f"{sampler} Karras"
-    model = settings.get("Model")
+    values = from_infotext(parsed)
+    values.pop("batch_size", None)  # a picture's batch is not a setting to carry over
+    if values.get("sampler") and parsed["settings"].get("Schedule type", "").lower() == "karras":
+        values["sampler"] = f"{values['sampler']} Karras"  # A1111 1.10 writes these apart
     skipped = []
-    if model and model not in info.models:
-        skipped.append(f"model {model!r} (not in this library: the current model stays)")
-        model = None
-    if sampler and sampler not in info.samplers:
-        skipped.append(f"sampler {sampler!r} (unknown here: the current sampler stays)")
-        sampler = None
-    values = [parsed["prompt"], parsed["negative_prompt"], model, sampler, parsed.get("steps"), parsed.get("cfg_scale"),
-              parsed.get("width"), parsed.get("height"), parsed.get("seed"), None]
-    return [gr.skip() if value is None else value for value in values], skipped
+    if values.get("model") and values["model"] not in info.models:
+        skipped.append(f"model {values.pop('model')!r} (not in this library: the current model stays)")
+    if values.get("sampler") and values["sampler"] not in info.samplers:
+        skipped.append(f"sampler {values.pop('sampler')!r} (unknown here: the current sampler stays)")
+    return shared_values(values), skipped

@@ -8,6 +8,9 @@ import gradio as gr
 
 from . import controlnet, disk, history, img2img, inpaint, models, png_info, txt2img, verify
 from .assets import STYLE_CSS
+from pipelines.shared_settings import NAMES as SHARED_NAMES
+from pipelines.shared_settings import in_order
+
 from .common import EngineInfo, seed_of, selected_picture
 from .runner import Runner
 
@@ -93,12 +96,12 @@ def _wire_send_to(panels: dict, tabs: gr.Tabs) -> None:
                 picture = selected_picture(gallery, selected)
                 if picture is None:
                     raise gr.Error("Generate a picture first, then send it.", title="Nothing to send")
-                values = list(settings)
+                values = dict(zip(SHARED_NAMES, settings))
                 seed = seed_of(picture)
                 if seed is not None:  # the picture's own seed, so the settings reproduce it
-                    values[8] = seed
+                    values["seed"] = seed
                 image = {"background": picture, "layers": [], "composite": picture} if _target == "inpaint" else picture
-                return [image, *values, gr.Tabs(selected=_target)]
+                return [image, *in_order(values), gr.Tabs(selected=_target)]
 
             button.click(send, [source.gallery, source.selected, *source.settings()],
                          [target.image, *target.settings(), tabs], api_visibility="private", queue=False)

@@ -20,7 +20,7 @@ def create(studio):
 
     with gr.Row():
         with gr.Column():
-            prompt, negative = prompt_panel(TAB)
+            prompt, negative = prompt_panel(TAB, studio.info)
             panels = settings_panel(TAB, studio.info, prompt, negative)
             gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
                          ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],

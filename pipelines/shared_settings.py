@@ -1,0 +1,77 @@
+"""The generation settings every tab shares, declared once: name, label, widget, default, A1111's names.
+
+Each entry is one field of GenerationRequest. The page builds its settings panel from these entries and
+takes them in this order after each tab's own inputs; "Send to" and PNG Info fill them by name; the
+AUTOMATIC1111-compatible API maps its fields to them by `api`. A new shared setting is one entry here,
+its field in GenerationRequest and its use in the engine (plus a parameter of that name in each tab's
+handler: tests/test_shared_settings.py checks they agree).
+
+No torch and no Gradio here: the page and the API both read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Widget:
+    """How the page shows a setting. Bounds given as text name a limit of the engine (EngineInfo's field)."""
+
+    kind: str  # "text", "choice", "slider" or "number"
+    minimum: float | str | None = None
+    maximum: float | str | None = None
+    step: float | None = None
+    options: dict = field(default_factory=dict)  # more of the widget's own arguments (lines, precision, ...)
+
+
+@dataclass(frozen=True)
+class SharedSetting:
+    name: str  # the GenerationRequest field, the tab handler's parameter and the Gradio API's parameter
+    label: str
+    widget: Widget
+    default: Any = None  # None: the model's own default, filled in by the page from what the engine says
+    api: str | None = None  # AUTOMATIC1111's API field (`/sdapi/v1/txt2img`), where it is named otherwise
+    parsed: str | None = None  # the key metadata.parse_parameters gives it when reading A1111's infotext
+    info: str = ""  # one line under the widget: what it does
+
+
+SHARED_SETTINGS: tuple[SharedSetting, ...] = (
+    SharedSetting("prompt", "Prompt", Widget("text", options={"lines": 3, "placeholder": "What to paint"}),
+                  default="", parsed="prompt"),
+    SharedSetting("negative_prompt", "Negative prompt",
+                  Widget("text", options={"lines": 2, "placeholder": "What to avoid"}), default="",
+                  parsed="negative_prompt"),
+    SharedSetting("model", "Model", Widget("choice"), api="sd_model_checkpoint", parsed="Model"),
+    SharedSetting("sampler", "Sampler", Widget("choice"), api="sampler_name", parsed="sampler"),
+    SharedSetting("steps", "Steps", Widget("slider", 1, "max_steps", 1), parsed="steps"),
+    SharedSetting("guidance_scale", "Guidance (CFG scale)", Widget("slider", 0, 30, 0.5), default=7.0,
+                  api="cfg_scale", parsed="cfg_scale"),
+    SharedSetting("width", "Width", Widget("slider", 64, "max_side", 8), parsed="width"),
+    SharedSetting("height", "Height", Widget("slider", 64, "max_side", 8), parsed="height"),
+    SharedSetting("seed", "Seed (-1: random)", Widget("number", -1, 2**32 - 1, options={"precision": 0}), default=-1,
+                  parsed="seed"),
+    SharedSetting("batch_size", "Batch size", Widget("slider", 1, "max_batch", 1), default=1),
+)
+BY_NAME = {setting.name: setting for setting in SHARED_SETTINGS}
+NAMES = tuple(BY_NAME)
+# The A1111 API's names for the engine's fields, where they differ.
+API_NAMES = {setting.name: setting.api for setting in SHARED_SETTINGS if setting.api}
+
+
+def in_order(values: dict, missing: Any = None) -> list:
+    """`values` (by setting name) as a list in the declared order; `missing` for the settings it lacks."""
+    return [values.get(name, missing) for name in NAMES]
+
+
+def from_infotext(parsed: dict) -> dict:
+    """The shared settings found in parse_parameters' result, by setting name (raw: not checked here)."""
+    found = {}
+    for setting in SHARED_SETTINGS:
+        if setting.parsed is None:
+            continue
+        value = parsed.get(setting.parsed, parsed.get("settings", {}).get(setting.parsed))
+        if value is not None:
+            found[setting.name] = value
+    return found
