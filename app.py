@@ -1,4 +1,8 @@
-"""Easel: an AI image studio. `python app.py --help` lists the flags."""
+"""Easel: an AI image studio. `python app.py --help` lists the flags.
+
+Here the parts meet: server/ (the settings, the login, the API's guards), the engine from `pipelines`, the page
+from ui/ and the AUTOMATIC1111-compatible API from api/. Neither ui/ nor api/ imports the other.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ import sys
 
 from starlette.middleware import Middleware
 
-from ui import settings as app_settings
+from server import settings as app_settings
+from server.access import LoginRequired
 from ui import zerogpu
-from ui.access import LoginRequired
 from ui.assets import STYLE_CSS
 from ui.common import EngineInfo
 
@@ -21,14 +25,12 @@ log = logging.getLogger("easel")
 def build_app(settings: app_settings.AppSettings):
     """The engine and the page, without launching: tests and Spaces use this too."""
 
-    from pipelines.catalog import FAMILIES, Library
-    from pipelines.lazy import LazyManager
-    from pipelines.samplers import SAMPLERS
+    from pipelines import FAMILIES, SAMPLERS, LazyManager, Library
     from ui.studio import build
 
     library_file = settings.models
     if settings.demo and not library_file:
-        from pipelines.tiny import write_tiny_models
+        from pipelines import write_tiny_models
 
         library_file = str(write_tiny_models(settings.demo_models_dir))
     library = Library.from_file(library_file) if library_file else Library.builtin()
@@ -57,9 +59,9 @@ def launch_options(settings: app_settings.AppSettings, manager=None) -> dict:
     if settings.auth:
         app_kwargs["middleware"] = [Middleware(LoginRequired)]
     if settings.api and manager is not None:
-        from ui.a1111 import api_routes
-        from ui.a1111.body_limit import BodyLimit
-        from ui.a1111.same_origin import SameOrigin
+        from api import api_routes
+        from server.body_limit import BodyLimit
+        from server.same_origin import SameOrigin
 
         # In the app from its start, before the server accepts connections; the engine is imported later.
         app_kwargs["routes"] = api_routes(manager, settings)

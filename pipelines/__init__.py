@@ -1,0 +1,100 @@
+"""The engine's face: what the page (ui/), the HTTP API (api/) and server/ may use, imported from here only.
+
+    from pipelines import GenerationRequest, InvalidRequest, LazyManager, parse_parameters
+
+`__all__` lists every such name; front ends import nothing else of the engine, and never a module of it
+(`pipelines.request`, ...): tests/test_boundaries.py checks both. Behind the names the modules stay as
+they are (request, catalog, manager, ...), and tests and benchmarks still reach into them.
+
+Importing the package imports none of its modules. Each name is looked up on first use (a module
+`__getattr__`, PEP 562) and kept, so the page is built from the light ones (requests, the catalog,
+metadata) while torch and diffusers, seconds to import, come only with `PipelineManager` (which
+`LazyManager` makes after the page is up). Type checkers read the same names from the block below.
+
+Two names differ from their module's: `verify_picture` is verify.py's `verify` (the package's `verify`
+is that module), and the shared settings' `SHARED_*` and `shared_*` carry the module's name in theirs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .catalog import (CONTROL_TYPES, DETECT_RESOLUTION, FAMILIES, PASS_THROUGH, PREPROCESSOR_PARAMETERS,
+                          PREPROCESSORS, Library)
+    from .engine import Engine, LazyEngine
+    from .errors import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
+    from .lazy import LazyManager
+    from .manager import PipelineManager
+    from .metadata import PARAMETERS_KEY, format_parameters, parse_parameters, read_parameters
+    from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
+    from .request import (MAX_SEED, CancelToken, ControlUnit, GenerationRequest, GenerationResult, Limits,
+                          ModelFacts, StepInfo, load_picture)
+    from .samplers import SAMPLERS
+    from .settings import EngineSettings
+    from .shared_settings import API_NAMES as SHARED_API_NAMES
+    from .shared_settings import BY_NAME as SHARED_BY_NAME
+    from .shared_settings import NAMES as SHARED_NAMES
+    from .shared_settings import SHARED_SETTINGS, SharedSetting
+    from .shared_settings import from_infotext as shared_from_infotext
+    from .shared_settings import in_order as shared_in_order
+    from .tiny import write_tiny_models
+    from .verify import Verification
+    from .verify import verify as verify_picture
+
+# Each name by the module it comes from.
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "catalog": ("CONTROL_TYPES", "DETECT_RESOLUTION", "FAMILIES", "PASS_THROUGH", "PREPROCESSOR_PARAMETERS",
+                "PREPROCESSORS", "Library"),
+    "engine": ("Engine", "LazyEngine"),
+    "errors": ("GenerationCancelled", "InvalidRequest", "ModelLoadError", "OutOfMemory"),
+    "lazy": ("LazyManager",),
+    "manager": ("PipelineManager",),  # the one that imports torch and diffusers
+    "metadata": ("PARAMETERS_KEY", "format_parameters", "parse_parameters", "read_parameters"),
+    "provenance": ("SUFFIXES", "picture_bytes", "pillow_format", "png_of", "record_of", "write_picture", "write_png"),
+    "request": ("MAX_SEED", "CancelToken", "ControlUnit", "GenerationRequest", "GenerationResult", "Limits",
+                "ModelFacts", "StepInfo", "load_picture"),
+    "samplers": ("SAMPLERS",),
+    "settings": ("EngineSettings",),
+    "shared_settings": ("SHARED_SETTINGS", "SharedSetting"),
+    "tiny": ("write_tiny_models",),
+    "verify": ("Verification",),
+}
+# The names that differ from their module's: name -> (module, name there).
+_RENAMED = {
+    "SHARED_API_NAMES": ("shared_settings", "API_NAMES"),
+    "SHARED_BY_NAME": ("shared_settings", "BY_NAME"),
+    "SHARED_NAMES": ("shared_settings", "NAMES"),
+    "shared_from_infotext": ("shared_settings", "from_infotext"),
+    "shared_in_order": ("shared_settings", "in_order"),
+    "verify_picture": ("verify", "verify"),
+}
+_WHERE = {name: (module, name) for module, names in _SOURCES.items() for name in names} | _RENAMED
+
+__all__ = [  # every name above, and nothing else: the names front ends may use
+    "CONTROL_TYPES", "CancelToken", "ControlUnit", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
+    "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequest", "LazyEngine",
+    "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OutOfMemory",
+    "PARAMETERS_KEY", "PASS_THROUGH", "PREPROCESSORS", "PREPROCESSOR_PARAMETERS", "PipelineManager",
+    "SAMPLERS", "SHARED_API_NAMES", "SHARED_BY_NAME", "SHARED_NAMES", "SHARED_SETTINGS", "SUFFIXES",
+    "SharedSetting", "StepInfo", "Verification", "format_parameters", "load_picture", "parse_parameters",
+    "picture_bytes", "pillow_format", "png_of", "read_parameters", "record_of", "shared_from_infotext",
+    "shared_in_order", "verify_picture", "write_picture", "write_png", "write_tiny_models",
+]
+
+
+def __getattr__(name: str):
+    """A name of `__all__`, imported from its module on first use and kept here."""
+    try:
+        module, attribute = _WHERE[name]
+    except KeyError:
+        # Not ours: an AttributeError lets `from pipelines import manager` import the submodule as usual.
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,6 +1,6 @@
 """Model families, ControlNet types, and the model library: which models the user can pick, and where they live.
 
-The library is one readable YAML file (see `examples/models.yaml` in the README):
+The library is one readable YAML file (see "Your models" in the README):
 
     default: sd15
     include_builtin: true          # keep the built-in catalog below next to your own entries

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 @dataclass
 class CachedModel:
-    key: str  # "base:<name>", "controlnet:<family>/<type>" or "preprocessor:<id>"
+    key: str  # "base:<name>", "controlnet:<library name or model id>" or "preprocessor:<id>"
     value: Any
     nbytes: int
     loaded_at: float

@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny random-weight models, written once per test run, and managers over them."""
+"""Shared fixtures: the tiny random-weight models, written once per test run, and managers over them; and which
+tests are `slow` (those that use a fixture starting the studio or a virtual environment)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,18 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+# Fixtures that start the studio (`python app.py` in a subprocess, or launched in this process) or a virtual
+# environment. A test that uses one, directly or through another fixture, is `slow` (pytest.ini), in any module:
+# `python -m pytest -m "not browser and not slow"` leaves it out. Modules whose every test is slow say so at their top.
+SLOW_FIXTURES = {"app_server", "studio", "guarded", "exposed", "zerogpu_app", "small_queue", "installed"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

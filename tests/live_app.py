@@ -13,7 +13,7 @@ from tests.app_server import free_port
 def live_app(tiny_dir, outputs, **overrides):
     import app
     from pipelines.settings import EngineSettings
-    from ui.settings import AppSettings
+    from server.settings import AppSettings
 
     settings = AppSettings(models=str(tiny_dir / "models.yaml"), port=free_port(),
                            outputs=str(outputs) if outputs else None,

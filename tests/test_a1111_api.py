@@ -203,7 +203,7 @@ def test_controlnet_units_as_older_clients_send_them(http, photo):
     ("Euler a Karras", None, "Euler a"), ("DPM++ 2M SDE", "exponential", "DPM++ 2M SDE"), (None, None, None),
 ])
 def test_a1111_sampler_names_become_easel_s(sampler, scheduler, easel):
-    from ui.a1111.samplers import easel_sampler
+    from api.samplers import easel_sampler
 
     assert easel_sampler(sampler, scheduler, []) == easel
 
@@ -444,12 +444,13 @@ def test_with_a_login_the_api_asks_for_basic_credentials_and_accepts_them(guarde
     assert client.txt2img(prompt="logged in", width=64, height=64, alwayson_scripts={}).image.size == (64, 64)
 
 
+@pytest.mark.slow  # launches its own studio
 def test_no_api_turns_the_routes_off(tiny_dir):
     with live_app(tiny_dir, None, api=False) as studio:
         url = studio.url.rstrip("/")
         assert httpx.get(url + "/sdapi/v1/sd-models").status_code == 404
         assert httpx.post(url + "/sdapi/v1/txt2img", json={"prompt": "a"}).status_code == 404
         assert httpx.get(url + "/controlnet/version").status_code == 404
-    from ui.settings import parse
+    from server.settings import parse
 
     assert parse([]).api and not parse(["--no-api"]).api

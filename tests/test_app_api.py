@@ -10,6 +10,8 @@ from PIL import Image
 
 from pipelines.metadata import parse_parameters, read_parameters
 
+pytestmark = pytest.mark.slow  # every test calls the app_server's studio
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):

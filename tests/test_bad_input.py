@@ -27,7 +27,7 @@ def handlers(tiny_dir):
     """The four generation handlers of a studio built in this process, by API name, as Gradio calls them."""
     import app
     from pipelines.settings import EngineSettings
-    from ui.settings import AppSettings
+    from server.settings import AppSettings
 
     settings = AppSettings(models=str(tiny_dir / "models.yaml"), outputs=None, engine=EngineSettings(device="cpu"))
     demo, _manager = app.build_app(settings)

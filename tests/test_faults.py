@@ -19,6 +19,8 @@ from gradio_client.exceptions import AppError
 from pipelines.metadata import read_parameters
 from tests.live_app import live_app
 
+pytestmark = pytest.mark.slow  # a studio launched in this process for every test
+
 
 @pytest.fixture(scope="module")
 def studio(tiny_dir, tmp_path_factory):

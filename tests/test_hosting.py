@@ -16,6 +16,7 @@ from tests.app_server import AppServer, free_port
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 
 
+@pytest.mark.slow  # launches its own studio
 def test_on_a_space_the_app_listens_on_all_interfaces_at_the_platforms_port(tiny_dir, tmp_path):
     port = free_port()
     server = AppServer(tiny_dir, tmp_path / "outputs",
@@ -35,7 +36,7 @@ def test_on_a_space_the_app_listens_on_all_interfaces_at_the_platforms_port(tiny
 
 
 def parse(monkeypatch, argv=(), **env):
-    from ui import settings
+    from server import settings
 
     for name in ("EASEL_HOST", "EASEL_PORT", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "EASEL_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
@@ -72,7 +73,7 @@ def test_an_easel_port_that_is_not_a_port_stops_with_a_message_naming_it(monkeyp
 
 
 def test_with_persistent_storage_the_key_outputs_and_demo_models_live_there(monkeypatch, tmp_path):
-    from ui import hosting
+    from server import hosting
 
     storage = tmp_path / "data"
     storage.mkdir()
@@ -86,7 +87,7 @@ def test_with_persistent_storage_the_key_outputs_and_demo_models_live_there(monk
 
 
 def test_without_persistent_storage_state_stays_in_the_users_cache(monkeypatch, tmp_path):
-    from ui import hosting
+    from server import hosting
 
     monkeypatch.setattr(hosting, "SPACE_STORAGE", tmp_path / "absent")
     settings = parse(monkeypatch, ["--outputs", "outputs"])
@@ -94,7 +95,7 @@ def test_without_persistent_storage_state_stays_in_the_users_cache(monkeypatch, 
 
 
 def test_a_data_folder_that_cannot_be_written_is_named_and_the_app_starts_without_it(monkeypatch, tmp_path, caplog):
-    from ui import hosting
+    from server import hosting
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

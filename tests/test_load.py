@@ -11,6 +11,8 @@ from gradio_client import Client
 from benchmarks.load_test import concurrent_users, make_inputs, run_one, sequential_memory, summary
 from tests.app_server import AppServer
 
+pytestmark = pytest.mark.slow  # many users and requests against app processes
+
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):

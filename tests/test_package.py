@@ -25,6 +25,8 @@ from pipelines.metadata import parse_parameters, read_parameters
 from pipelines.version import VERSION
 from tests.app_server import ROOT, free_port
 
+pytestmark = pytest.mark.slow  # a virtual environment and the installed `easel` command
+
 # Left out of the copy at the top of the checkout: what runs and builds leave behind, and the history.
 # tests/ and benchmarks/ are copied on purpose: the package must leave them out by itself.
 LEFT_BEHIND = {".git", ".hypothesis", ".benchmarks", "test-artifacts", "build", "outputs", "models", ".whl"}
@@ -107,7 +109,7 @@ def test_the_installed_package_is_imported_and_carries_the_one_version(installed
     # Where `import app` etc. would load from (find_spec: without paying for Gradio's import again;
     # the server below runs that import), and what the installed distribution says of itself.
     script = ("import importlib.metadata as m, importlib.util as u, json, ui.assets; "
-              "names = ('app', 'ui', 'ui.a1111', 'pipelines'); "
+              "names = ('app', 'ui', 'api', 'server', 'pipelines'); "
               "print(json.dumps({'files': {n: u.find_spec(n).origin for n in names}, "
               "'assets': str(ui.assets.ASSETS), "
               "'version': m.version('easel'), 'record': [str(f) for f in m.files('easel')], "
@@ -120,7 +122,8 @@ def test_the_installed_package_is_imported_and_carries_the_one_version(installed
     assert facts["version"] == VERSION
     assert facts["script"] == "app:main"
     record = set(facts["record"])
-    assert {"app.py", "ui/assets.py", "ui/a1111/routes.py", "pipelines/version.py", "assets/style.css"} <= record
+    assert {"app.py", "ui/assets.py", "api/routes.py", "server/settings.py", "pipelines/version.py",
+            "assets/style.css"} <= record
     examples = sorted(path.name for path in (ROOT / "assets" / "examples").glob("*.png"))
     assert examples and all(f"assets/examples/{name}" in record for name in examples)
     assert Path(facts["assets"]) == site / "assets" and (site / "assets" / "style.css").is_file()

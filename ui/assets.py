@@ -1,7 +1,7 @@
 """Where the app's files (style sheet, example photos) lie: next to the code, not the current directory.
 
 From a source checkout that is the repository's assets/; from an installed package it is
-site-packages/assets, which pyproject.toml ships as package data beside ui/ and pipelines/.
+site-packages/assets, which pyproject.toml ships as package data beside ui/, api/, server/ and pipelines/.
 """
 
 from __future__ import annotations

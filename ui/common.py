@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from pipelines.metadata import parse_parameters, read_parameters
-from pipelines.request import GenerationRequest, Limits, load_picture
-from pipelines.shared_settings import BY_NAME, in_order
-from pipelines.shared_settings import NAMES as SHARED_NAMES
+from pipelines import SHARED_NAMES, GenerationRequest, Limits, load_picture, parse_parameters, read_parameters
+from pipelines import SHARED_BY_NAME as BY_NAME
+from pipelines import shared_in_order as in_order
 
 from . import assets
 from .errors import guard

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from pipelines.catalog import CONTROL_TYPES, PASS_THROUGH
-from pipelines.request import ControlUnit
+from pipelines import CONTROL_TYPES, PASS_THROUGH, ControlUnit
 
 from .common import EXAMPLES, given, make_request, output_panel, prompt_panel, settings_panel, wire
 from .errors import guard

@@ -8,7 +8,7 @@ import logging
 
 import gradio as gr
 
-from pipelines.errors import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
+from pipelines import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
 
 log = logging.getLogger(__name__)
 

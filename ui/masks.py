@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pipelines.request import Limits, load_picture
+from pipelines import Limits, load_picture
 
 from .uploads import uploaded
 

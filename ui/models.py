@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gradio as gr
 
+from pipelines import Engine
+
 from .common import format_bytes as _size
 from . import zerogpu
 from .errors import guard
 
 
-def report(manager) -> str:
+def report(manager: Engine) -> str:
     if not getattr(manager, "started", True):  # a LazyManager whose engine is still being imported
         return "**Engine starting**: models load on first use."
     status = manager.status()

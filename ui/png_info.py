@@ -12,10 +12,8 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
-from pipelines.metadata import parse_parameters, read_parameters
-from pipelines.provenance import record_of
-from pipelines.request import load_picture
-from pipelines.shared_settings import from_infotext
+from pipelines import load_picture, parse_parameters, read_parameters, record_of
+from pipelines import shared_from_infotext as from_infotext
 
 from .common import shared_values
 from .errors import guard

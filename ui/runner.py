@@ -1,7 +1,7 @@
 """Runs a request on the engine for a browser session: progress, live previews, Stop, saved outputs, errors.
 
 Every tab's handler builds a GenerationRequest and hands it to `Runner.run`, a generator that yields
-(gallery, info, status) while the engine works in a thread, so the page shows the progress bar, the
+(gallery, info, status, history) while the engine works in a thread, so the page shows the progress bar, the
 latent preview and the ETA.
 
 Stop names the run it means by the id the page gave that run at its Generate click (common.wire), and
@@ -25,13 +25,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.provenance import SUFFIXES, pillow_format, write_picture, write_png
-from pipelines.request import CancelToken, GenerationRequest
+from pipelines import SUFFIXES, CancelToken, Engine, GenerationRequest, pillow_format, write_picture, write_png
+from server.outputs import picture_name, todays_folder
 
 from .common import format_bytes
 from .disk import TempFiles
 from .errors import user_error
-from .outputs import picture_name, todays_folder
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # pictures kept in a session's history
@@ -47,7 +46,8 @@ class Output:
 
 
 class Runner:
-    def __init__(self, manager, outputs_dir: str | None, save_format: str = "png", files: TempFiles | None = None):
+    def __init__(self, manager: Engine, outputs_dir: str | None, save_format: str = "png",
+                 files: TempFiles | None = None):
         self.manager = manager
         self.outputs_dir = Path(outputs_dir) if outputs_dir else None
         self.save_format = save_format  # of the outputs folder's copies; the page always gets PNG (lossless)

@@ -8,8 +8,8 @@ import gradio as gr
 
 from . import controlnet, disk, history, img2img, inpaint, models, png_info, txt2img, verify
 from .assets import STYLE_CSS
-from pipelines.shared_settings import NAMES as SHARED_NAMES
-from pipelines.shared_settings import in_order
+from pipelines import SHARED_NAMES, Engine
+from pipelines import shared_in_order as in_order
 
 from .common import EngineInfo, seed_of, selected_picture
 from .runner import Runner
@@ -22,13 +22,13 @@ TAB_LABELS = {"txt2img": "Text to image", "img2img": "Image to image", "inpaint"
 class Studio:
     """What every tab needs: the engine, the runner that serves it to sessions, facts for the widgets."""
 
-    manager: object
+    manager: Engine
     runner: Runner
     info: EngineInfo
     history: gr.State = None
 
 
-def build(manager, info: EngineInfo, outputs_dir: str | None, save_format: str = "png",
+def build(manager: Engine, info: EngineInfo, outputs_dir: str | None, save_format: str = "png",
           keep_pictures: int | None = None, max_age: int | None = None) -> gr.Blocks:
     """The page. The pictures it is handed stay on disk for `max_age` seconds at most, the newest
     `keep_pictures` of them in the runner's folder (defaults in disk.py: 1000, a day)."""

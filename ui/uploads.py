@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from pipelines.request import InvalidRequest
+from pipelines import InvalidRequest
 
 
 def uploaded(payload, name: str):

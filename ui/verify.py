@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from pipelines.verify import verify
+from pipelines import verify_picture
 
 from .errors import guard
 from .uploads import uploaded
@@ -24,7 +24,7 @@ def create(studio):
     def check(payload):
         if payload is None:
             return "", None
-        report = verify(uploaded(payload, "image"), studio.manager.settings.limits, studio.manager.credentials)
+        report = verify_picture(uploaded(payload, "image"), studio.manager.settings.limits, studio.manager.credentials)
         return report.summary.replace("\n", "  \n"), report.as_dict()
 
     # preprocess=False: the file as uploaded; Gradio's re-encoding would drop the metadata being checked

@@ -9,8 +9,8 @@ ZeroGPU documentation:
   computes on the device is marked through `on_gpu`: generation on every tab and ControlNet's "Preview
   map". What cannot be done inside such a call is refused there, by `refuse`, with a message saying why:
   the Models tab's Preload and Unload (a GPU call's worker process and its memory last only as long as
-  the call) and the AUTOMATIC1111-compatible API (its requests come from programs and carry no visitor's
-  GPU quota, which ZeroGPU charges each call to).
+  the call). The AUTOMATIC1111-compatible API refuses to generate there with its own message (api/context.py):
+  its requests come from programs and carry no visitor's GPU quota, which ZeroGPU charges each call to.
 - The example loads the pipeline and calls `pipe.to('cuda')` at start, outside the decorated function:
   app.py loads the default model and places it on the device before the server starts.
 - "Instead of directly passing a duration, simply pass a callable that takes the same inputs as your
@@ -19,7 +19,7 @@ ZeroGPU documentation:
   its steps, size, batch and ControlNet units, with a floor and a cap.
 - Supported versions: "Python: 3.10.13" and PyTorch releases up to 2.8.0 in its list: the README's front
   matter asks for Python 3.10, where requirements.txt pins torch 2.7.1.
-- "ZeroGPU does not support `torch.compile`": settings.py turns --compile off there.
+- "ZeroGPU does not support `torch.compile`": server/settings.py turns --compile off there.
 
 Stop: the `spaces` package runs a marked generator in a forked worker process. When the page's Stop
 cancels the event, Gradio closes the generator on the server's side; `spaces` then sets a stop event and
@@ -34,7 +34,7 @@ import inspect
 import math
 from typing import Callable
 
-from .hosting import on_zerogpu
+from server.hosting import on_zerogpu
 
 # A call's fixed costs: the worker's start and its copy of the weights to the GPU, the VAE decode, writing
 # the pictures. Measured figures for an H200 slice were not available; these err on the long side, which
@@ -49,9 +49,6 @@ DEFAULTS = {"steps": 30, "width": 1024, "height": 1024, "batch_size": 1}  # for 
 
 REFUSED = ("not available on ZeroGPU hardware: there a GPU is lent to one call at a time and its memory ends with "
            "the call. The default model is placed on the GPU at start; other models load on first use.")
-API_REFUSED = ("The AUTOMATIC1111-compatible API cannot generate on ZeroGPU hardware: ZeroGPU lends a GPU only to "
-               "requests from the page and gradio_client, which carry each visitor's GPU quota. Use gradio_client "
-               "(see the README), or run Easel on dedicated GPU hardware.")
 
 
 def active() -> bool:

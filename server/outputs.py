@@ -1,7 +1,7 @@
 """Where saved pictures go: one folder a day under the outputs folder, named by time and seed.
 
-Both the pages' runner and the A1111 API's `save_images` save here, so a user finds every picture the
-same way, whichever door made it.
+Both the pages' runner (ui/runner.py) and the A1111 API's `save_images` (api/generation.py) save here, so
+a user finds every picture the same way, whichever door made it.
 """
 
 from __future__ import annotations

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 
-from pipelines.metadata import parse_parameters
-from pipelines.provenance import png_of
+from pipelines import parse_parameters, png_of
 
 from .pictures import base64_text
 

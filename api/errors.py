@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
-from pipelines.errors import InvalidRequest, ModelLoadError, OutOfMemory
+from pipelines import InvalidRequest, ModelLoadError, OutOfMemory
 
 log = logging.getLogger(__name__)
 

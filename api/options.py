@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from pipelines.provenance import pillow_format
-from pipelines.request import InvalidRequest
+from pipelines import Engine, InvalidRequest, pillow_format
 
 from .checkpoints import library_name
 
@@ -27,7 +26,7 @@ DEFAULTS = {
 
 
 class ApiOptions:
-    def __init__(self, manager, limits, allow_custom_models: bool, samples_format: str = "png"):
+    def __init__(self, manager: Engine, limits, allow_custom_models: bool, samples_format: str = "png"):
         self._manager = manager  # its library is read when first asked: the engine starts after the page
         self._limits = limits
         self._allow_custom = allow_custom_models

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipelines.request import ControlUnit, InvalidRequest
+from pipelines import ControlUnit, InvalidRequest
 
 from .control_names import THRESHOLDS, control_type_and_entry, model_list, module_list, preprocessor_of
-from .pictures import picture_bytes
+from .pictures import decode_picture
 
 SCRIPT = "controlnet"
 RESIZE_MODES = {"just resize": "resize", "crop and resize": "crop", "resize and fill": "fill",
@@ -91,7 +91,7 @@ def _add_unit(plan: ControlPlan, where: str, index: int, unit, library, init_ima
         choices = ", ".join(model_list(library)) or "none"
         raise InvalidRequest(f"{where}.model", f"unknown ControlNet model {unit.get('model')!r}; choose one of: {choices}")
     image, mask = _image_and_mask(unit)
-    picture = picture_bytes(f"{where}.image", image)
+    picture = decode_picture(f"{where}.image", image)
     if mask is not None:
         warnings.append(f"{where}.mask: Easel does not use a unit's own mask; the request's mask is used for inpainting")
     if picture is None:

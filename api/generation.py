@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipelines.errors import GenerationCancelled, InvalidRequest
-from pipelines.provenance import SUFFIXES, picture_bytes, pillow_format
+from pipelines import SUFFIXES, GenerationCancelled, InvalidRequest, picture_bytes, pillow_format
+from server.outputs import picture_name, todays_folder
 
-from ..outputs import picture_name, todays_folder
 from .errors import message_of
 from .jobs import Job
 from .results import response

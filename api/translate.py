@@ -12,18 +12,18 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from pipelines.request import MAX_SEED, GenerationRequest, InvalidRequest
+from pipelines import MAX_SEED, SHARED_API_NAMES, GenerationRequest, InvalidRequest
 
 from .control_units import ControlPlan, control_plan
-from .pictures import picture_bytes
+from .pictures import decode_picture
 from .samplers import easel_sampler
 from .schemas import Generation, Img2Img, Txt2Img
 
 RESIZE_MODES = {0: "resize", 1: "crop", 2: "fill", 3: "resize"}  # 3, A1111's latent upscale: resized as pictures
 # The engine's field names that differ from A1111's.
-CLIENT_FIELDS = {"guidance_scale": "cfg_scale", "sampler": "sampler_name", "image": "init_images",
-                 "strength": "denoising_strength", "only_masked_padding": "inpaint_full_res_padding",
-                 "invert_mask": "inpainting_mask_invert"}
+CLIENT_FIELDS = {**SHARED_API_NAMES,  # the shared settings' A1111 names, declared with them (pipelines)
+                 "image": "init_images", "strength": "denoising_strength",
+                 "only_masked_padding": "inpaint_full_res_padding", "invert_mask": "inpainting_mask_invert"}
 
 
 @dataclass
@@ -59,8 +59,8 @@ def img2img_plan(body: Img2Img, options, limits) -> Plan:
     images = body.init_images or []
     if len(images) > 1:
         warnings.append(f"init_images: Easel starts every picture from the first of the {len(images)} init images")
-    image = picture_bytes("init_images[0]", images[0]) if images else None
-    mask = picture_bytes("mask", body.mask)
+    image = decode_picture("init_images[0]", images[0]) if images else None
+    mask = decode_picture("mask", body.mask)
     size = (body.width, body.height)
     control = control_plan(body.alwayson_scripts, options.library, image, size, warnings)
     if body.resize_mode not in RESIZE_MODES:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 
-from pipelines.request import InvalidRequest
+from pipelines import InvalidRequest
 
 
-def picture_bytes(field: str, text) -> bytes | None:
+def decode_picture(field: str, text) -> bytes | None:
     """The file bytes of a base64 picture; None when there is none ("" or null)."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None

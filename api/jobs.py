@@ -12,8 +12,7 @@ import threading
 import time
 from datetime import datetime
 
-from pipelines.request import CancelToken
-from pipelines.provenance import png_of
+from pipelines import CancelToken, png_of
 
 from .pictures import base64_text
 
@@ -25,7 +24,7 @@ class QueueFull(Exception):
 
 
 class Unavailable(Exception):
-    """This studio cannot run device work for the API (on ZeroGPU hardware: see ui/zerogpu.py)."""
+    """This studio cannot run device work for the API (on ZeroGPU hardware: see context.py)."""
 
     status = 503
 

@@ -16,7 +16,7 @@ from .checkpoints import checkpoint_list
 from .errors import A1111Route
 from .generation import generate
 from .jobs import Job
-from .png_info import png_info
+from .png_info import picture_info
 from .samplers import SCHEDULERS, sampler_list
 from .schemas import Img2Img, PngInfo, Txt2Img
 from .translate import img2img_plan, txt2img_plan
@@ -80,7 +80,7 @@ def sdapi_router(context) -> APIRouter:
 
     @router.post("/png-info")
     def read_png_info(body: PngInfo):
-        return png_info(body.image, context.limits)
+        return picture_info(body.image, context.limits)
 
     @router.post("/unload-checkpoint")
     async def unload_checkpoint(request: Request):

@@ -8,7 +8,7 @@ it was sent, so that the engine's validation refuses it and lists the ones it ha
 
 from __future__ import annotations
 
-from pipelines.samplers import SAMPLERS
+from pipelines import SAMPLERS
 
 ALIASES = {
     "Euler": ["k_euler"], "Euler a": ["k_euler_a", "k_euler_ancestral"], "Heun": ["k_heun"], "LMS": ["k_lms"],

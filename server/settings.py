@@ -4,7 +4,7 @@ A flag wins over its variable, a variable over the default. The address and port
 own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, after the EASEL_* ones: Spaces set those to 0.0.0.0:7860,
 so a Space answers with no setting. On Hugging Face Spaces (SPACE_ID is set) the defaults turn safe:
 no saved outputs, no user-chosen model paths; on ZeroGPU hardware the engine gets the settings it needs
-there (see zerogpu.py).
+there (see ui/zerogpu.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.request import Limits
-from pipelines.settings import EngineSettings
+from pipelines import EngineSettings, Limits
 
 from . import hosting
 
@@ -221,7 +220,7 @@ def _zerogpu_engine(engine: EngineSettings) -> None:
 
     Outside those calls the `spaces` package stands in for CUDA and refuses to start it, so nothing may ask
     the GPU for its free memory (the budget is set instead) or pin host memory (pinning starts CUDA).
-    "ZeroGPU does not support torch.compile" (its documentation), so --compile is refused.
+    "ZeroGPU does not support torch.compile" (its documentation), so --compile is turned off there, with a warning.
     """
     engine.pin_memory = False
     if engine.vram_budget is None:

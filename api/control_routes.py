@@ -5,15 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from pipelines.errors import InvalidRequest
-from pipelines.provenance import png_of
-from pipelines.request import ControlUnit, GenerationRequest
+from pipelines import ControlUnit, GenerationRequest, InvalidRequest, png_of
 
 from .control_names import TYPE_OF_PREPROCESSOR, control_types, model_list, module_detail, module_list, preprocessor_of
 from .control_units import preprocessor_parameters
 from .errors import A1111Route, message_of
 from .jobs import Job
-from .pictures import base64_text, picture_bytes
+from .pictures import base64_text, decode_picture
 from .schemas import Detect
 
 API_VERSION = 2  # the extension's external_code.get_api_version()
@@ -61,7 +59,7 @@ def controlnet_router(context) -> APIRouter:
         pictures = await run_in_threadpool(
             lambda: [_required(f"controlnet_input_images[{i}]", text) for i, text in enumerate(images)])
         masks = await run_in_threadpool(
-            lambda: [picture_bytes(f"controlnet_masks[{i}]", text) for i, text in enumerate(body.controlnet_masks)])
+            lambda: [decode_picture(f"controlnet_masks[{i}]", text) for i, text in enumerate(body.controlnet_masks)])
         params = preprocessor_parameters({"processor_res": body.controlnet_processor_res,
                                           "threshold_a": body.controlnet_threshold_a,
                                           "threshold_b": body.controlnet_threshold_b}, preprocessor, (None, None))
@@ -77,7 +75,7 @@ def controlnet_router(context) -> APIRouter:
 
 
 def _required(field: str, text) -> bytes:
-    data = picture_bytes(field, text)
+    data = decode_picture(field, text)
     if data is None:
         raise InvalidRequest(field, "is empty: send a base64 picture")
     return data

@@ -7,10 +7,9 @@ import re
 
 from PIL import Image
 
-from pipelines.metadata import PARAMETERS_KEY, parse_parameters, read_parameters
-from pipelines.request import load_picture
+from pipelines import PARAMETERS_KEY, load_picture, parse_parameters, read_parameters
 
-from .pictures import picture_bytes
+from .pictures import decode_picture
 
 # What A1111 adds to a parsed infotext when the text does not say (infotext_utils.parse_generation_parameters).
 A1111_DEFAULTS = {
@@ -24,8 +23,9 @@ A1111_DEFAULTS = {
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 
 
-def png_info(image_text: str, limits) -> dict:
-    data = picture_bytes("image", image_text)
+def picture_info(image_text: str, limits) -> dict:
+    """The answer of /sdapi/v1/png-info for a base64 picture: its parameters text, parsed, and its other texts."""
+    data = decode_picture("image", image_text)
     if data is None:
         return {"info": "", "items": {}, "parameters": {}}
     load_picture("image", data, limits)  # refuses what is not a picture, or too large to open safely
