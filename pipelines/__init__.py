@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .metadata import PARAMETERS_KEY, format_parameters, parse_parameters, read_parameters
     from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
     from .request import (MAX_SEED, CancelToken, ControlUnit, GenerationRequest, GenerationResult, Limits,
-                          ModelFacts, StepInfo, load_picture)
+                          ModelFacts, StepInfo)
     from .samplers import SAMPLERS
     from .settings import EngineSettings
     from .shared_settings import API_NAMES as SHARED_API_NAMES
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .shared_settings import from_infotext as shared_from_infotext
     from .shared_settings import in_order as shared_in_order
     from .tiny import write_tiny_models
+    from .validation import load_picture
     from .verify import Verification
     from .verify import verify as verify_picture
 
@@ -54,11 +55,12 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "metadata": ("PARAMETERS_KEY", "format_parameters", "parse_parameters", "read_parameters"),
     "provenance": ("SUFFIXES", "picture_bytes", "pillow_format", "png_of", "record_of", "write_picture", "write_png"),
     "request": ("MAX_SEED", "CancelToken", "ControlUnit", "GenerationRequest", "GenerationResult", "Limits",
-                "ModelFacts", "StepInfo", "load_picture"),
+                "ModelFacts", "StepInfo"),
     "samplers": ("SAMPLERS",),
     "settings": ("EngineSettings",),
     "shared_settings": ("SHARED_SETTINGS", "SharedSetting"),
     "tiny": ("write_tiny_models",),
+    "validation": ("load_picture",),
     "verify": ("Verification",),
 }
 # The names that differ from their module's: name -> (module, name there).

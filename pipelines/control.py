@@ -20,7 +20,8 @@ from PIL import Image, ImageFilter
 from .catalog import PASS_THROUGH
 from .errors import ModelLoadError
 from .loader import download
-from .request import InvalidRequest, fit_picture
+from .errors import InvalidRequest
+from .validation import fit_picture
 
 ANNOTATORS_REPO = "lllyasviel/Annotators"
 SEGMENTATION_REPO = "openmmlab/upernet-convnext-small"

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from .request import GenerationCancelled, InvalidRequest  # noqa: F401 - re-exported: every engine error in one place
+
+class InvalidRequest(ValueError):
+    """A request field has a value the engine cannot use. `field` names it; the message says why."""
+
+    def __init__(self, field_name: str, message: str):
+        self.field = field_name
+        super().__init__(f"{field_name}: {message}")
+
+
+class GenerationCancelled(Exception):
+    """The user pressed Stop; the run ended after the step in progress."""
 
 
 class ModelLoadError(RuntimeError):

@@ -25,16 +25,16 @@ from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .content_credentials import ContentCredentials
 from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
-from .errors import OutOfMemory
+from .errors import InvalidRequest, OutOfMemory
 from .loader import LoadedBase, load_base, load_controlnet, locate, peek
 from .model_cache import CachedModel, ModelCache
 from .preview import latents_to_preview
-from .request import (MAX_SEED, CancelToken, GenerationRequest, GenerationResult, InvalidRequest, ModelFacts,
-                      StepInfo, validate)
+from .request import MAX_SEED, CancelToken, GenerationRequest, GenerationResult, ModelFacts, StepInfo
 from .residency import Residency, apply_offload, module_bytes
 from .samplers import SAMPLERS, make_scheduler
 from .settings import EngineSettings
 from .tasks import call_arguments, make_view
+from .validation import validate
 from .version import VERSION  # the one place it is written; others import it from here
 
 log = logging.getLogger(__name__)

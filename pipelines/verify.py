@@ -19,7 +19,8 @@ from PIL import Image
 from . import provenance
 from .content_credentials import ContentCredentials
 from .metadata import parse_parameters, read_parameters
-from .request import Limits, load_picture
+from .request import Limits
+from .validation import load_picture
 
 
 @dataclass

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pipelines.request import (ControlUnit, GenerationRequest, InvalidRequest, Limits, ModelFacts, load_picture,
-                               validate)
+from pipelines.errors import InvalidRequest
+from pipelines.request import ControlUnit, GenerationRequest, Limits, ModelFacts
+from pipelines.validation import load_picture, validate
 
 SAMPLERS = ["Euler", "Euler a", "DPM++ 2M Karras"]
 SD1 = ModelFacts(name="tiny-sd15", family="sd1", default_size=64, default_steps=20, default_guidance=7.0,

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from pipelines.manager import OutOfMemory
-from pipelines.request import CancelToken, GenerationCancelled, GenerationRequest, InvalidRequest
+from pipelines.errors import GenerationCancelled, InvalidRequest
+from pipelines.request import CancelToken, GenerationRequest
 
 
 def lock_is_free(manager) -> bool:

@@ -1,0 +1,304 @@
+"""The one place a request is checked: every field of a GenerationRequest, and the pictures it carries.
+
+`validate` returns a resolved copy (defaults filled in, pictures decoded and fitted to the output size) and
+warnings, or raises `InvalidRequest` naming the first bad field, so every front end can show it as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS
+from .errors import InvalidRequest
+from .request import MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, GenerationRequest, Limits, ModelFacts
+
+
+# --- scalar fields -------------------------------------------------------------------------------
+
+
+def _number(name: str, value: Any, *, integer: bool, low: float, high: float) -> int | float:
+    if isinstance(value, bool) or value is None:
+        raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {value!r}") from None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {type(value).__name__}") from None
+    if not math.isfinite(number):
+        raise InvalidRequest(name, f"must be a finite number from {low:g} to {high:g}, got {value!r}")
+    if integer and number != int(number):
+        raise InvalidRequest(name, f"must be a whole number from {low:g} to {high:g}, got {value!r}")
+    if not low <= number <= high:
+        raise InvalidRequest(name, f"must be from {low:g} to {high:g}, got {number:g}")
+    return int(number) if integer else number
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _text(name: str, value: Any, limits: Limits, warnings: list[str]) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRequest(name, f"must be text, got {type(value).__name__}")
+    if len(value) > limits.max_prompt_chars:
+        raise InvalidRequest(name, f"is {len(value):,} characters long; the limit is {limits.max_prompt_chars:,}")
+    # Control characters (pasted from terminals or PDFs) mean nothing to a text encoder; drop and say so.
+    cleaned, removed = _CONTROL_CHARACTERS.subn("", unicodedata.normalize("NFC", value))
+    if removed:
+        warnings.append(f"{name}: removed {removed} control character{'s' * (removed > 1)}")
+    return cleaned
+
+
+def _choice(name: str, value: Any, allowed: list[str] | tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidRequest(name, f"unknown value {value!r}; choose one of: {', '.join(map(str, allowed))}")
+    return value
+
+
+# --- pictures ------------------------------------------------------------------------------------
+
+
+def load_picture(name: str, value: Any, limits: Limits, mode: str = "RGB") -> Image.Image:
+    """Turn an uploaded picture (PIL image, array, path or bytes) into a PIL image, refusing what is unsafe."""
+    if value is None:
+        raise InvalidRequest(name, "is missing: upload a picture")
+    if isinstance(value, Image.Image):
+        picture = value
+    elif hasattr(value, "__array_interface__"):
+        try:
+            picture = Image.fromarray(value)
+        except (TypeError, ValueError) as error:
+            raise InvalidRequest(name, f"is not a picture array ({error})") from None
+    else:
+        picture = _open_picture(name, value, limits)
+    width, height = picture.size
+    if width * height > limits.max_input_pixels:
+        raise InvalidRequest(name, f"is {width}x{height}; pictures over {limits.max_input_pixels:,} pixels are refused")
+    if min(width, height) < 8:
+        raise InvalidRequest(name, f"is {width}x{height}; it must be at least 8 pixels on each side")
+    try:
+        picture = ImageOps.exif_transpose(picture)  # phone photos: honour the rotation the camera recorded
+        if mode == "RGB" and picture.mode in ("RGBA", "LA", "P"):
+            # transparent areas become white, as they look in the browser
+            rgba = picture.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, "white")
+            return Image.alpha_composite(background, rgba).convert("RGB")
+        return picture.convert(mode)
+    except (OSError, ValueError) as error:  # truncated or corrupt data is only found when decoding
+        raise InvalidRequest(name, f"could not be read as a picture ({error})") from None
+
+
+def _open_picture(name: str, value: Any, limits: Limits) -> Image.Image:
+    if isinstance(value, (bytes, bytearray)):
+        source = io.BytesIO(value)
+    elif isinstance(value, (str, Path)):
+        if not Path(value).is_file():
+            raise InvalidRequest(name, f"file not found: {value}")
+        source = value
+    else:
+        raise InvalidRequest(name, f"must be a picture, got {type(value).__name__}")
+    try:
+        picture = Image.open(source)
+        # Image.open reads only the header: check the size before any pixel is decoded.
+        width, height = picture.size
+        if width * height > limits.max_input_pixels:
+            raise InvalidRequest(
+                name, f"is {width}x{height}; pictures over {limits.max_input_pixels:,} pixels are refused"
+            )
+        picture.load()
+        return picture
+    except InvalidRequest:
+        raise
+    except Image.DecompressionBombError:
+        raise InvalidRequest(name, f"is too large to decode safely (a decompression bomb?); pictures over "
+                                   f"{limits.max_input_pixels:,} pixels are refused") from None
+    except UnidentifiedImageError:
+        raise InvalidRequest(name, "is not a picture Easel can read (PNG, JPEG, WebP, ...)") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise InvalidRequest(name, f"could not be read as a picture ({error})") from None
+
+
+def fit_picture(picture: Image.Image, width: int, height: int, resize_mode: str) -> Image.Image:
+    """Bring a picture to the output size the way the user chose."""
+    if picture.size == (width, height):
+        return picture
+    if resize_mode == "crop":
+        return ImageOps.fit(picture, (width, height), Image.Resampling.LANCZOS)
+    if resize_mode == "fill":
+        fitted = ImageOps.contain(picture, (width, height), Image.Resampling.LANCZOS)
+        canvas = Image.new(picture.mode, (width, height), picture.getpixel((0, 0)))
+        canvas.paste(fitted, ((width - fitted.width) // 2, (height - fitted.height) // 2))
+        return canvas
+    return picture.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def _round_down_to_8(value: int) -> int:
+    return max(8, value - value % 8)
+
+
+# --- the whole request ---------------------------------------------------------------------------
+
+
+def validate(
+    request: GenerationRequest, facts: ModelFacts, samplers: list[str], limits: Limits = Limits()
+) -> tuple[GenerationRequest, list[str]]:
+    """Check every field and return a resolved copy (defaults filled in, pictures decoded) and warnings.
+
+    The copy has concrete values only: steps, guidance, sampler, size, seed >= -1, PIL pictures at the
+    output size. Raises InvalidRequest naming the first bad field.
+    """
+    warnings: list[str] = []
+    task = _choice("task", request.task, TASKS)
+    if facts.inpainting_only and task != "inpaint":
+        raise InvalidRequest("model", f"{facts.name} is an inpainting model; use it from the Inpaint tab")
+    resolved = dataclasses.replace(
+        request,
+        prompt=_text("prompt", request.prompt, limits, warnings),
+        negative_prompt=_text("negative_prompt", request.negative_prompt, limits, warnings),
+        seed=_number("seed", request.seed, integer=True, low=-1, high=MAX_SEED),
+        steps=_number("steps", facts.default_steps if request.steps is None else request.steps,
+                      integer=True, low=1, high=limits.max_steps),
+        guidance_scale=_number("guidance_scale",
+                               facts.default_guidance if request.guidance_scale is None else request.guidance_scale,
+                               integer=False, low=0, high=30),
+        sampler=_choice("sampler", facts.default_sampler if request.sampler is None else request.sampler, samplers),
+        batch_size=_number("batch_size", request.batch_size, integer=True, low=1, high=limits.max_batch),
+        resize_mode=_choice("resize_mode", request.resize_mode, RESIZE_MODES),
+        image=None,
+        mask=None,
+        control_units=[],
+    )
+
+    init_image = None
+    needs_init = task in ("img2img", "inpaint")
+    if needs_init or request.image is not None:
+        init_image = load_picture("image", request.image, limits)
+    _resolve_size(resolved, init_image, facts, limits)
+
+    if init_image is not None:
+        resolved.image = fit_picture(init_image, resolved.width, resolved.height, resolved.resize_mode)
+        resolved.strength = _number("strength", request.strength, integer=False, low=0, high=1)
+        if resolved.strength == 0 or int(resolved.steps * resolved.strength) < 1:
+            raise InvalidRequest(
+                "strength", f"{resolved.strength:g} x {resolved.steps} steps leaves no step to run; raise strength or steps"
+            )
+    if task == "inpaint" or (task == "controlnet" and request.mask is not None):
+        resolved.mask = _resolve_mask(request, resolved, init_image, limits, warnings)
+        resolved.mask_blur = _number("mask_blur", request.mask_blur, integer=True, low=0, high=64)
+        resolved.only_masked_padding = _number("only_masked_padding", request.only_masked_padding,
+                                               integer=True, low=0, high=256)
+    if task == "controlnet":
+        resolved.control_units = _resolve_control_units(request.control_units, facts, resolved, limits)
+    return resolved, warnings
+
+
+def _resolve_size(resolved: GenerationRequest, init_image, facts: ModelFacts, limits: Limits) -> None:
+    for name in ("width", "height"):
+        value = getattr(resolved, name)
+        if value is None:
+            if init_image is not None:  # keep the picture's own size, within the limits
+                side = init_image.width if name == "width" else init_image.height
+                value = _round_down_to_8(min(side, limits.max_side))
+                if value < 64:
+                    raise InvalidRequest(name, f"the picture is {init_image.width}x{init_image.height}, under 64 "
+                                               f"pixels in {name}: set the width and height to generate at")
+            else:
+                value = facts.default_size
+        value = _number(name, value, integer=True, low=64, high=limits.max_side)
+        if value % 8:
+            raise InvalidRequest(name, f"must be a multiple of 8, got {value} (try {_round_down_to_8(value)})")
+        setattr(resolved, name, value)
+    if resolved.width * resolved.height > limits.max_pixels:
+        raise InvalidRequest(
+            "width", f"{resolved.width}x{resolved.height} is over the limit of {limits.max_pixels:,} pixels per image"
+        )
+
+
+def _resolve_mask(request, resolved, init_image, limits, warnings) -> Image.Image:
+    if request.mask is None:
+        raise InvalidRequest("mask", "is missing: paint the area to repaint, or upload a mask")
+    mask = load_picture("mask", request.mask, limits, mode="L")
+    if init_image is not None and mask.size != init_image.size:
+        warnings.append(f"mask: resized from {mask.width}x{mask.height} to the image's {init_image.width}x{init_image.height}")
+        mask = mask.resize(init_image.size, Image.Resampling.NEAREST)
+    mask = fit_picture(mask, resolved.width, resolved.height, resolved.resize_mode)
+    # Anything painted counts, however faint: browsers blend brush edges.
+    mask = mask.point(lambda value: 255 if value > 0 else 0)
+    if request.invert_mask:
+        mask = ImageOps.invert(mask)
+    if mask.getextrema()[1] == 0:
+        raise InvalidRequest("mask", "nothing is painted: paint the area to repaint")
+    if mask.getextrema()[0] == 255 and request.invert_mask:
+        raise InvalidRequest("mask", "the inverted mask covers the whole picture: paint the area to keep")
+    return mask
+
+
+def _resolve_control_units(units, facts: ModelFacts, resolved: GenerationRequest, limits: Limits) -> list[ControlUnit]:
+    if not units:
+        raise InvalidRequest("control_units", "add at least one ControlNet unit with a type and a control image")
+    if len(units) > limits.max_control_units:
+        raise InvalidRequest("control_units", f"at most {limits.max_control_units} units at once, got {len(units)}")
+    checked = []
+    for i, unit in enumerate(units):
+        prefix = f"control_units[{i}]." if len(units) > 1 else ""
+        if isinstance(unit, dict):
+            unit = ControlUnit(**unit)
+        families = facts.control_types.get(unit.control_type, [])
+        if unit.model is None and facts.family not in families:
+            if families:  # the type exists, but only for other model families
+                raise InvalidRequest(
+                    prefix + "control_type",
+                    f"the library's {unit.control_type} ControlNet is for {' and '.join(families)}, "
+                    f"but {facts.name} is {facts.family}: choose a {facts.family} model or another type",
+                )
+            available = ", ".join(sorted(t for t, f in facts.control_types.items() if facts.family in f)) or "none"
+            raise InvalidRequest(
+                prefix + "control_type",
+                f"unknown type {unit.control_type!r} for {facts.name} ({facts.family}); available: {available}",
+            )
+        image = load_picture(prefix + "control_image", unit.image, limits)
+        scale = _number(prefix + "conditioning_scale", unit.conditioning_scale, integer=False, low=0, high=2)
+        start = _number(prefix + "start", unit.start, integer=False, low=0, high=1)
+        end = _number(prefix + "end", unit.end, integer=False, low=0, high=1)
+        if start >= end:
+            raise InvalidRequest(prefix + "end", f"must be after start ({start:g}), got {end:g}")
+        default = CONTROL_TYPES[unit.control_type].preprocessor if unit.control_type in CONTROL_TYPES else PASS_THROUGH
+        preprocessor = _choice(prefix + "preprocessor", unit.preprocessor or default, PREPROCESSORS)
+        if preprocessor == "inpaint" and resolved.mask is None:
+            raise InvalidRequest("mask", "the inpaint ControlNet needs a mask: paint the area to repaint")
+        params = _preprocessor_parameters(preprocessor, unit.preprocessor_params, prefix)
+        checked.append(dataclasses.replace(unit, image=image, conditioning_scale=scale, start=start, end=end,
+                                           preprocessor=preprocessor, preprocessor_params=params))
+    return checked
+
+
+def _preprocessor_parameters(preprocessor: str, params: Any, prefix: str) -> dict:
+    """Check the numbers a user set for a preprocessor (thresholds and the like); others are ignored."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise InvalidRequest(prefix + "preprocessor_params", "must be a mapping of names to numbers")
+    allowed = {**PREPROCESSOR_PARAMETERS.get(preprocessor, {}), "detect_resolution": DETECT_RESOLUTION}
+    checked = {}
+    for name, value in params.items():
+        if name in allowed:  # a UI may send every preprocessor's settings: keep the ones that apply
+            default, low, high = allowed[name]
+            checked[name] = _number(prefix + name, value, integer=isinstance(default, int), low=low, high=high)
+    if preprocessor == "canny":
+        low = checked.get("low_threshold", allowed["low_threshold"][0])
+        if low > checked.get("high_threshold", allowed["high_threshold"][0]):
+            raise InvalidRequest(prefix + "low_threshold", "must not be above high_threshold")
+    return checked
