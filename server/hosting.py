@@ -27,8 +27,8 @@ def on_zerogpu() -> bool:
     return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 
 
-def state_dir(chosen: str | None, source: str = "--data-dir") -> tuple[Path, bool]:
-    """The folder for state that survives restarts, and whether it really is persistent storage.
+def state_dir(chosen: str | None, source: str = "--data-dir") -> Path:
+    """The folder for state that survives restarts (LOCAL_STATE when there is no usable persistent storage).
 
     `chosen` is the operator's folder (None: /data when it exists). A folder that cannot be written is
     said once, by name, and the studio keeps its state in ~/.cache/easel instead.
@@ -38,7 +38,7 @@ def state_dir(chosen: str | None, source: str = "--data-dir") -> tuple[Path, boo
     elif SPACE_STORAGE.is_dir():
         root, named = SPACE_STORAGE, f"{SPACE_STORAGE} (the Space's persistent storage)"
     else:
-        return LOCAL_STATE, False
+        return LOCAL_STATE
     folder = root / "easel"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -48,5 +48,5 @@ def state_dir(chosen: str | None, source: str = "--data-dir") -> tuple[Path, boo
         log.warning("%s is not writable (%s): the signing key and saved pictures will not survive a restart. "
                     "Check the storage's permissions (on a Space: Settings > Persistent storage).",
                     named, error.strerror or error)
-        return LOCAL_STATE, False
-    return folder, True
+        return LOCAL_STATE
+    return folder

@@ -183,7 +183,7 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "max-side", "largest width or height a user may ask for", type=int, default=2048)
     args = parser.parse_args(argv)
 
-    state_dir, _persistent = hosting.state_dir(args.data_dir, "--data-dir (EASEL_DATA_DIR)")
+    state_dir = hosting.state_dir(args.data_dir, "--data-dir (EASEL_DATA_DIR)")
     outputs = None if args.outputs in ("off", "none", "") else Path(args.outputs).expanduser()
     if outputs is not None and not outputs.is_absolute() and state_dir != hosting.LOCAL_STATE:
         outputs = state_dir / outputs  # on persistent storage, so saved pictures outlive a restart
