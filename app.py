@@ -13,7 +13,7 @@ import sys
 
 from starlette.middleware import Middleware
 
-from server import settings as app_settings
+from server import app_settings
 from server.access import LoginRequired
 from ui import zerogpu
 from ui.assets import STYLE_CSS

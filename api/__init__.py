@@ -14,7 +14,7 @@ these routes are server/'s.
 from __future__ import annotations
 
 from pipelines import Engine
-from server.settings import AppSettings
+from server.app_settings import AppSettings
 
 from .context import ApiContext
 from .control_routes import controlnet_router

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pipelines import Engine
 from server.hosting import on_zerogpu
-from server.settings import AppSettings
+from server.app_settings import AppSettings
 
 from .jobs import JobQueue
 from .options import ApiOptions

@@ -16,7 +16,7 @@ from .checkpoints import checkpoint_list
 from .errors import A1111Route
 from .generation import generate
 from .jobs import Job
-from .png_info import picture_info
+from .picture_info import picture_info
 from .samplers import SCHEDULERS, sampler_list
 from .schemas import Img2Img, PngInfo, Txt2Img
 from .translate import img2img_plan, txt2img_plan

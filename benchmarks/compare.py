@@ -57,7 +57,7 @@ def write_models(root: Path, dtype: torch.dtype) -> Path:
 def manager_for(library_file: Path, **settings):
     from pipelines.catalog import Library
     from pipelines.manager import PipelineManager
-    from pipelines.settings import EngineSettings
+    from pipelines.engine_settings import EngineSettings
 
     settings.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
     settings.setdefault("preview_every", 0)  # the baseline makes no previews either

@@ -18,7 +18,7 @@ from benchmarks.full_size import write
 from pipelines.catalog import Library
 from pipelines.manager import PipelineManager
 from pipelines.request import GenerationRequest
-from pipelines.settings import EngineSettings
+from pipelines.engine_settings import EngineSettings
 
 GIB = 2**30
 

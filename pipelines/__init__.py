@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .request import (MAX_SEED, CancelToken, ControlUnit, GenerationRequest, GenerationResult, Limits,
                           ModelFacts, StepInfo)
     from .samplers import SAMPLERS
-    from .settings import EngineSettings
+    from .engine_settings import EngineSettings
     from .shared_settings import API_NAMES as SHARED_API_NAMES
     from .shared_settings import BY_NAME as SHARED_BY_NAME
     from .shared_settings import NAMES as SHARED_NAMES
@@ -57,7 +57,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "request": ("MAX_SEED", "CancelToken", "ControlUnit", "GenerationRequest", "GenerationResult", "Limits",
                 "ModelFacts", "StepInfo"),
     "samplers": ("SAMPLERS",),
-    "settings": ("EngineSettings",),
+    "engine_settings": ("EngineSettings",),
     "shared_settings": ("SHARED_SETTINGS", "SharedSetting"),
     "tiny": ("write_tiny_models",),
     "validation": ("load_picture",),

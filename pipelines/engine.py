@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .catalog import Library
     from .content_credentials import ContentCredentials
     from .request import CancelToken, GenerationRequest, GenerationResult, ModelFacts, StepInfo
-    from .settings import EngineSettings
+    from .engine_settings import EngineSettings
 
 
 class Engine(Protocol):

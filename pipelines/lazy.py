@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 from .catalog import Library
-from .settings import EngineSettings
+from .engine_settings import EngineSettings
 
 
 class LazyManager:

@@ -32,7 +32,7 @@ from .preview import latents_to_preview
 from .request import MAX_SEED, CancelToken, GenerationRequest, GenerationResult, ModelFacts, StepInfo
 from .residency import Residency, apply_offload, module_bytes
 from .samplers import SAMPLERS, make_scheduler
-from .settings import EngineSettings
+from .engine_settings import EngineSettings
 from .tasks import call_arguments, make_view
 from .validation import validate
 from .version import VERSION  # the one place it is written; others import it from here

@@ -158,7 +158,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- images
 
 
-def png_info(parameters: str, extra: Mapping[str, str] | None = None) -> PngInfo:
+def png_text_chunks(parameters: str, extra: Mapping[str, str] | None = None) -> PngInfo:
     """PNG text chunks holding ``parameters`` (under PARAMETERS_KEY) and ``extra``."""
     extra = dict(extra or {})
     if PARAMETERS_KEY in extra:
@@ -178,7 +178,7 @@ def png_info(parameters: str, extra: Mapping[str, str] | None = None) -> PngInfo
 def save_png(image: Image.Image, path_or_file, parameters: str,
              extra: Mapping[str, str] | None = None) -> None:
     """Save ``image`` as PNG with the infotext in its ``parameters`` text chunk."""
-    image.save(path_or_file, format="PNG", pnginfo=png_info(parameters, extra))
+    image.save(path_or_file, format="PNG", pnginfo=png_text_chunks(parameters, extra))
 
 
 def exif_with_parameters(parameters: str) -> bytes:

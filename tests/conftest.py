@@ -44,7 +44,7 @@ def library(tiny_dir):
 def manager(library):
     """One manager for the tests that only generate: loading is paid once."""
     from pipelines.manager import PipelineManager
-    from pipelines.settings import EngineSettings
+    from pipelines.engine_settings import EngineSettings
 
     return PipelineManager(library, EngineSettings(device=os.environ.get("EASEL_TEST_DEVICE", "cpu")))
 
@@ -53,7 +53,7 @@ def manager(library):
 def make_manager(library):
     """A fresh manager with its own settings, for tests of memory budgets and faults."""
     from pipelines.manager import PipelineManager
-    from pipelines.settings import EngineSettings
+    from pipelines.engine_settings import EngineSettings
 
     def make(**settings):
         settings.setdefault("device", os.environ.get("EASEL_TEST_DEVICE", "cpu"))

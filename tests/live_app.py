@@ -12,8 +12,8 @@ from tests.app_server import free_port
 @contextmanager
 def live_app(tiny_dir, outputs, **overrides):
     import app
-    from pipelines.settings import EngineSettings
-    from server.settings import AppSettings
+    from pipelines.engine_settings import EngineSettings
+    from server.app_settings import AppSettings
 
     settings = AppSettings(models=str(tiny_dir / "models.yaml"), port=free_port(),
                            outputs=str(outputs) if outputs else None,

@@ -451,6 +451,6 @@ def test_no_api_turns_the_routes_off(tiny_dir):
         assert httpx.get(url + "/sdapi/v1/sd-models").status_code == 404
         assert httpx.post(url + "/sdapi/v1/txt2img", json={"prompt": "a"}).status_code == 404
         assert httpx.get(url + "/controlnet/version").status_code == 404
-    from server.settings import parse
+    from server.app_settings import parse
 
     assert parse([]).api and not parse(["--no-api"]).api

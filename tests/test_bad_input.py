@@ -26,8 +26,8 @@ def files(tmp_path_factory):
 def handlers(tiny_dir):
     """The four generation handlers of a studio built in this process, by API name, as Gradio calls them."""
     import app
-    from pipelines.settings import EngineSettings
-    from server.settings import AppSettings
+    from pipelines.engine_settings import EngineSettings
+    from server.app_settings import AppSettings
 
     settings = AppSettings(models=str(tiny_dir / "models.yaml"), outputs=None, engine=EngineSettings(device="cpu"))
     demo, _manager = app.build_app(settings)

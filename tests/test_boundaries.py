@@ -119,7 +119,7 @@ def test_the_engine_protocol_lists_what_the_managers_have(manager, library):
     from typing import Protocol
 
     from pipelines import Engine, LazyEngine, LazyManager
-    from pipelines.settings import EngineSettings
+    from pipelines.engine_settings import EngineSettings
 
     def members(protocol) -> set[str]:
         names = set()
@@ -159,7 +159,7 @@ def test_the_page_is_built_before_the_engine_is_imported(tiny_dir):
     import subprocess
     import sys
 
-    script = ("import sys, app\nfrom server import settings\n"
+    script = ("import sys, app\nfrom server import app_settings as settings\n"
               f"demo, manager = app.build_app(settings.parse(['--models', {str(tiny_dir / 'models.yaml')!r}]))\n"
               "print(sorted({'torch', 'diffusers'} & set(sys.modules)), manager.started)\n"
               "manager.warm_up()\nprint(manager.samplers()[:2], manager.started)\n")

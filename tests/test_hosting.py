@@ -36,7 +36,7 @@ def test_on_a_space_the_app_listens_on_all_interfaces_at_the_platforms_port(tiny
 
 
 def parse(monkeypatch, argv=(), **env):
-    from server import settings
+    from server import app_settings as settings
 
     for name in ("EASEL_HOST", "EASEL_PORT", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "EASEL_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)

@@ -12,7 +12,7 @@ from pipelines.metadata import (
     PARAMETERS_KEY,
     format_parameters,
     parse_parameters,
-    png_info,
+    png_text_chunks,
     read_parameters,
     save_png,
 )
@@ -249,13 +249,13 @@ def test_png_in_memory_keeps_the_infotext_exactly():
 
 
 def test_latin1_text_goes_in_a_plain_text_chunk_like_a1111_and_unicode_in_itxt():
-    assert b"tEXtparameters\x00" in encoded(small_image(), "PNG", pnginfo=png_info("café, Steps: 1"))
-    assert b"iTXtparameters\x00" in encoded(small_image(), "PNG", pnginfo=png_info("🐱"))
+    assert b"tEXtparameters\x00" in encoded(small_image(), "PNG", pnginfo=png_text_chunks("café, Steps: 1"))
+    assert b"iTXtparameters\x00" in encoded(small_image(), "PNG", pnginfo=png_text_chunks("🐱"))
 
 
 def test_parameters_cannot_also_be_passed_as_an_extra_chunk():
     with pytest.raises(ValueError):
-        png_info("a", extra={PARAMETERS_KEY: "b"})
+        png_text_chunks("a", extra={PARAMETERS_KEY: "b"})
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])

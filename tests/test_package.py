@@ -122,7 +122,7 @@ def test_the_installed_package_is_imported_and_carries_the_one_version(installed
     assert facts["version"] == VERSION
     assert facts["script"] == "app:main"
     record = set(facts["record"])
-    assert {"app.py", "ui/assets.py", "api/routes.py", "server/settings.py", "pipelines/version.py",
+    assert {"app.py", "ui/assets.py", "api/routes.py", "server/app_settings.py", "pipelines/version.py",
             "assets/style.css"} <= record
     examples = sorted(path.name for path in (ROOT / "assets" / "examples").glob("*.png"))
     assert examples and all(f"assets/examples/{name}" in record for name in examples)

@@ -247,7 +247,7 @@ def test_prompts_are_not_written_to_the_logs(exposed, tmp_path):
 
 
 def test_local_defaults_are_not_exposed_and_the_caps_come_from_the_flags():
-    from server.settings import parse
+    from server.app_settings import parse
 
     local = parse([])
     assert not local.exposed and local.engine.allow_custom_models
@@ -264,7 +264,7 @@ def test_local_defaults_are_not_exposed_and_the_caps_come_from_the_flags():
 
 
 def test_the_watermark_can_be_turned_off_only_on_ones_own_machine(caplog):
-    from server.settings import parse
+    from server.app_settings import parse
 
     assert parse([]).engine.watermark and not parse(["--no-watermark"]).engine.watermark
     exposed = parse(["--no-watermark", "--host", "0.0.0.0"])

@@ -13,7 +13,7 @@ from pipelines.shared_settings import NAMES, SHARED_SETTINGS, from_infotext
 @pytest.fixture(scope="module")
 def page(tiny_dir):
     import app
-    from server import settings
+    from server import app_settings as settings
 
     demo, _ = app.build_app(settings.parse(["--models", str(tiny_dir / "models.yaml"), "--outputs", "off"]))
     return demo

@@ -106,7 +106,7 @@ def test_each_tabs_stop_button_cancels_that_tabs_generate_and_nothing_else(tiny_
     """As wired in the page, each tab's Stop cancels its own Generate event (Gradio's cancel, which also takes a
     run out of the queue) and sends the run id its own Generate made: never another tab's."""
     import app
-    from server import settings
+    from server import app_settings as settings
 
     demo, _ = app.build_app(settings.parse(["--models", str(tiny_dir / "models.yaml"), "--outputs", "off"]))
     by_elem_id = {getattr(block, "elem_id", None): block_id for block_id, block in demo.blocks.items()}

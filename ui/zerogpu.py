@@ -19,7 +19,7 @@ ZeroGPU documentation:
   its steps, size, batch and ControlNet units, with a floor and a cap.
 - Supported versions: "Python: 3.10.13" and PyTorch releases up to 2.8.0 in its list: the README's front
   matter asks for Python 3.10, where requirements.txt pins torch 2.7.1.
-- "ZeroGPU does not support `torch.compile`": server/settings.py turns --compile off there.
+- "ZeroGPU does not support `torch.compile`": server/app_settings.py turns --compile off there.
 
 Stop: the `spaces` package runs a marked generator in a forked worker process. When the page's Stop
 cancels the event, Gradio closes the generator on the server's side; `spaces` then sets a stop event and
