@@ -34,6 +34,14 @@ def build_app(settings: app_settings.AppSettings):
 
         library_file = str(write_tiny_models(settings.demo_models_dir))
     library = Library.from_file(library_file) if library_file else Library.builtin()
+    models_dirs, styles = list(settings.models_dirs), settings.styles
+    if settings.demo and not settings.models:  # the tiny models' LoRAs, embedding, VAE and styles: an A1111 folder
+        from pipelines import tiny_extras_dir
+
+        models_dirs.append(tiny_extras_dir(library_file))
+        styles = styles or tiny_extras_dir(library_file).parent / "styles.csv"
+    for warning in library.add_folders(models_dirs, styles or settings.default_styles):
+        log.warning("%s", warning)
     if settings.model:
         library.default = settings.model
     manager = LazyManager(library, settings.engine)  # torch and diffusers are imported after the page is up
@@ -46,6 +54,7 @@ def build_app(settings: app_settings.AppSettings):
         default_size=(default.default_size if default and default.default_size else FAMILIES["sd1"].default_size),
         default_steps=(4 if default and default.turbo else FAMILIES["sd1"].default_steps),
         max_steps=limits.max_steps, max_batch=limits.max_batch, max_side=limits.max_side, demo=settings.demo,
+        vaes=sorted(library.vaes()), styles=sorted(library.styles()),
     )
     max_age = None if settings.keep_hours is None else max(1, int(settings.keep_hours * 3600))
     demo = build(manager, info, settings.outputs, settings.save_format, settings.keep_pictures, max_age)

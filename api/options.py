@@ -25,6 +25,12 @@ DEFAULTS = {
 }
 
 
+# The options Easel acts on; a client's other options are kept and given back, and named in each answer's
+# warnings when they differ from A1111's default, since Easel does not act on them.
+HONOURED = {"sd_model_checkpoint", "samples_format", "CLIP_stop_at_last_layers", "sd_vae", "enable_pnginfo",
+            "control_net_no_detectmap", "show_progress_every_n_steps", "live_previews_enable"}
+
+
 class ApiOptions:
     def __init__(self, manager: Engine, limits, allow_custom_models: bool, samples_format: str = "png"):
         self._manager = manager  # its library is read when first asked: the engine starts after the page
@@ -60,6 +66,22 @@ class ApiOptions:
             return text.strip()
         raise InvalidRequest(field, f"unknown model {text!r}; choose one of: {', '.join(library.models)}")
 
+    @property
+    def clip_skip(self) -> int:
+        with self._lock:
+            return self._stored.get("CLIP_stop_at_last_layers", DEFAULTS["CLIP_stop_at_last_layers"])
+
+    @property
+    def vae(self) -> str:
+        with self._lock:
+            return self._stored.get("sd_vae", DEFAULTS["sd_vae"])
+
+    def not_honoured(self) -> list[str]:
+        """The options a client set away from A1111's default that Easel does not act on."""
+        with self._lock:
+            stored = dict(self._stored)
+        return sorted(k for k, v in stored.items() if k not in HONOURED and v != DEFAULTS.get(k))
+
     def as_dict(self) -> dict:
         with self._lock:
             stored = dict(self._stored)
@@ -75,7 +97,24 @@ class ApiOptions:
                 pillow_format(values["samples_format"])
             except ValueError as error:
                 raise InvalidRequest("samples_format", str(error)) from None
+        if "CLIP_stop_at_last_layers" in values:
+            check_clip_skip("CLIP_stop_at_last_layers", values["CLIP_stop_at_last_layers"])
+        if "sd_vae" in values:
+            check_vae("sd_vae", values["sd_vae"], self.library)
         with self._lock:
             if name is not None:
                 self._model = name
             self._stored.update({k: v for k, v in values.items() if k in DEFAULTS and k != "sd_model_checkpoint"})
+
+
+def check_clip_skip(field: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
+        raise InvalidRequest(field, f"must be a whole number from 1 to 12, got {value!r}")
+    return value
+
+
+def check_vae(field: str, value, library) -> str:
+    if value in ("Automatic", "None") or value in library.vaes():
+        return value
+    raise InvalidRequest(field, f"unknown VAE {value!r}; choose Automatic, None or one of: "
+                                f"{', '.join(sorted(library.vaes())) or 'none (no VAE folder)'}")

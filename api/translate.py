@@ -2,7 +2,7 @@
 
 A1111 runs `n_iter` batches of `batch_size` pictures, picture i of the whole job taking seed + i; here
 each batch is one `manager.generate` call whose seed is the job's seed plus the pictures before it.
-What A1111 has and Easel does not (hires fix, face restoration, variation seeds, styles) is accepted
+What A1111 has and Easel does not (hires fix, face restoration, variation seeds) is accepted
 and named in the response's warnings, never silently dropped; the engine validates everything else,
 and its field names are turned back into the client's (`client_field`) for its messages.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pipelines import MAX_SEED, SHARED_API_NAMES, GenerationRequest, InvalidRequest
 
 from .control_units import ControlPlan, control_plan
+from .options import check_clip_skip, check_vae
 from .pictures import decode_picture
 from .samplers import easel_sampler
 from .schemas import Generation, Img2Img, Txt2Img
@@ -23,7 +24,9 @@ RESIZE_MODES = {0: "resize", 1: "crop", 2: "fill", 3: "resize"}  # 3, A1111's la
 # The engine's field names that differ from A1111's.
 CLIENT_FIELDS = {**SHARED_API_NAMES,  # the shared settings' A1111 names, declared with them (pipelines)
                  "image": "init_images", "strength": "denoising_strength",
-                 "only_masked_padding": "inpaint_full_res_padding", "invert_mask": "inpainting_mask_invert"}
+                 "only_masked_padding": "inpaint_full_res_padding", "invert_mask": "inpainting_mask_invert",
+                 # A1111 takes these two as options (or override_settings), not as fields of the request
+                 "clip_skip": "override_settings.CLIP_stop_at_last_layers", "vae": "override_settings.sd_vae"}
 
 
 @dataclass
@@ -95,8 +98,14 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
         model_field = "override_settings.sd_model_checkpoint"
         model = options.resolve_model(model_field, override.pop("sd_model_checkpoint"))
     override.pop("sd_model_checkpoint", None)
+    clip_skip = check_clip_skip("override_settings.CLIP_stop_at_last_layers",
+                                override.pop("CLIP_stop_at_last_layers", options.clip_skip))
+    vae = check_vae("override_settings.sd_vae", override.pop("sd_vae", options.vae), options.library)
     if override:
-        warnings.append(f"override_settings: Easel uses only sd_model_checkpoint; ignored: {', '.join(map(str, override))}")
+        warnings.append("override_settings: Easel uses sd_model_checkpoint, CLIP_stop_at_last_layers and sd_vae; "
+                        f"ignored: {', '.join(map(str, override))}")
+    warnings += [f"options.{name}: set through /sdapi/v1/options, but Easel does not use it; ignored"
+                 for name in options.not_honoured()]
     try:
         sampler = easel_sampler(body.sampler_name or body.sampler_index, body.scheduler, warnings)
     except ValueError as error:
@@ -109,7 +118,8 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
     if seed == -1:  # resolved here, so that every batch continues where the one before ended
         seed = random.randrange(MAX_SEED - max(1, min(batch, limits.max_batch)) * batches)
     common = dict(model=model, prompt=body.prompt, negative_prompt=body.negative_prompt, batch_size=batch,
-                  control_units=control.units, **task,
+                  control_units=control.units, clip_skip=clip_skip, vae=None if vae in ("Automatic", "None") else vae,
+                  styles=list(body.styles or []), **task,
                   **_given(steps=body.steps, guidance_scale=body.cfg_scale, sampler=sampler, width=body.width,
                            height=body.height))
     last_seed = seed + batch * (batches - 1) if isinstance(seed, int) and isinstance(batch, int) else None
@@ -129,7 +139,6 @@ def _unsupported(body: Generation) -> list[str]:
         "restore_faces": "Easel has no face restoration",
         "tiling": "Easel does not make tiling pictures",
         "subseed_strength": "Easel has no variation seeds",
-        "styles": "Easel has no saved styles; write them into the prompt",
         "refiner_checkpoint": "Easel has no refiner pass",
         "infotext": "Easel does not fill a request from an infotext",
     }

@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     from .lazy import LazyManager
     from .manager import PipelineManager
     from .metadata import PARAMETERS_KEY, format_parameters, parse_parameters, read_parameters
+    from .model_folders import paths_from_env
     from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
     from .request import (MAX_SEED, CancelToken, ControlUnit, GenerationRequest, GenerationResult, Limits,
                           ModelFacts, StepInfo)
     from .samplers import SAMPLERS
+    from .styles import Style, save_style
     from .engine_settings import EngineSettings
     from .shared_settings import API_NAMES as SHARED_API_NAMES
     from .shared_settings import BY_NAME as SHARED_BY_NAME
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from .shared_settings import SHARED_SETTINGS, SharedSetting
     from .shared_settings import from_infotext as shared_from_infotext
     from .shared_settings import in_order as shared_in_order
-    from .tiny import write_tiny_models
+    from .tiny import tiny_extras_dir, write_tiny_models
     from .validation import load_picture
     from .verify import Verification
     from .verify import verify as verify_picture
@@ -53,13 +55,15 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "lazy": ("LazyManager",),
     "manager": ("PipelineManager",),  # the one that imports torch and diffusers
     "metadata": ("PARAMETERS_KEY", "format_parameters", "parse_parameters", "read_parameters"),
+    "model_folders": ("paths_from_env",),
+    "styles": ("Style", "save_style"),
     "provenance": ("SUFFIXES", "picture_bytes", "pillow_format", "png_of", "record_of", "write_picture", "write_png"),
     "request": ("MAX_SEED", "CancelToken", "ControlUnit", "GenerationRequest", "GenerationResult", "Limits",
                 "ModelFacts", "StepInfo"),
     "samplers": ("SAMPLERS",),
     "engine_settings": ("EngineSettings",),
     "shared_settings": ("SHARED_SETTINGS", "SharedSetting"),
-    "tiny": ("write_tiny_models",),
+    "tiny": ("tiny_extras_dir", "write_tiny_models"),
     "validation": ("load_picture",),
     "verify": ("Verification",),
 }
@@ -80,9 +84,9 @@ __all__ = [  # every name above, and nothing else: the names front ends may use
     "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OutOfMemory",
     "PARAMETERS_KEY", "PASS_THROUGH", "PREPROCESSORS", "PREPROCESSOR_PARAMETERS", "PipelineManager",
     "SAMPLERS", "SHARED_API_NAMES", "SHARED_BY_NAME", "SHARED_NAMES", "SHARED_SETTINGS", "SUFFIXES",
-    "SharedSetting", "StepInfo", "Verification", "format_parameters", "load_picture", "parse_parameters",
+    "SharedSetting", "StepInfo", "Style", "Verification", "format_parameters", "paths_from_env", "save_style", "load_picture", "parse_parameters",
     "picture_bytes", "pillow_format", "png_of", "read_parameters", "record_of", "shared_from_infotext",
-    "shared_in_order", "verify_picture", "write_picture", "write_png", "write_tiny_models",
+    "shared_in_order", "verify_picture", "write_picture", "write_png", "tiny_extras_dir", "write_tiny_models",
 ]
 
 

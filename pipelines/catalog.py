@@ -25,6 +25,9 @@ from pathlib import Path
 
 import yaml
 
+from .model_folders import Found, scan
+from .styles import Style, load_styles, save_style
+
 
 @dataclass(frozen=True)
 class Family:
@@ -179,6 +182,54 @@ class Library:
     models: dict[str, ModelEntry] = field(default_factory=dict)
     controlnets: dict[str, ControlNetEntry] = field(default_factory=dict)  # by "<family>/<type>"
     default: str | None = None
+    # A1111 or ComfyUI model folders (--models-dir): checkpoints join `models`, the rest is listed here
+    folders: list[Path] = field(default_factory=list)
+    found: Found = field(default_factory=Found)
+    styles_file: Path | None = None  # A1111's styles.csv
+    _from_folders: set = field(default_factory=set)  # the model names the folders added (a rescan replaces them)
+
+    def add_folders(self, folders: list[Path], styles_file: Path | None = None) -> list[str]:
+        """Scan these folders now and on every refresh; returns what the scan warns about."""
+        self.folders = [Path(f).expanduser() for f in folders]
+        if styles_file is not None:
+            self.styles_file = Path(styles_file).expanduser()
+        return self.refresh()
+
+    def refresh(self) -> list[str]:
+        """Rescan the folders (A1111's Refresh): new files appear, removed ones go; `--models` entries stay."""
+        self.found = scan(self.folders) if self.folders else Found()
+        for name in self._from_folders:
+            self.models.pop(name, None)
+        self._from_folders = set()
+        for name, found in self.found.checkpoints.items():
+            if name in self.models:
+                continue  # a library entry of the same name wins: it may say more (config, inpaint, turbo)
+            self.models[name] = ModelEntry(name=name, source=str(found.path), label=name)
+            self._from_folders.add(name)
+        if self.default is None and self.models:
+            self.default = next(iter(self.models))
+        return list(self.found.warnings)
+
+    def loras(self) -> dict:
+        return self.found.loras
+
+    def embeddings(self) -> dict:
+        return self.found.embeddings
+
+    def vaes(self) -> dict:
+        return self.found.vaes
+
+    def save_style(self, style: Style) -> None:
+        """Add or replace a style in styles.csv (A1111's format, so A1111 reads it too)."""
+        if self.styles_file is None:
+            raise ValueError("no styles file is set (--styles)")
+        save_style(self.styles_file, style)
+
+    def styles(self) -> dict:
+        """The styles by name, read from styles.csv each time (it is small, and the page may have added one)."""
+        if self.styles_file is None:
+            return {}
+        return load_styles(self.styles_file)[0]
 
     @classmethod
     def builtin(cls) -> "Library":

@@ -20,6 +20,7 @@ class LazyManager:
 
     def __init__(self, library: Library, settings: EngineSettings):
         self._arguments = (library, settings)
+        self.library = library  # the same object the engine gets: the page lists and rescans it without torch
         self._manager = None
         self._making = threading.Lock()
 

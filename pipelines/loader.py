@@ -40,6 +40,7 @@ class LoadedBase:
     inpainting: bool  # a 9-channel inpainting UNet
     model_hash: str | None  # AUTOMATIC1111-style short hash, for single files; hub revision for hub models
     identity: dict = field(default_factory=dict)  # {"revision": commit} of a hub model, {"sha256": ...} of a file
+    embeddings: set = field(default_factory=set)  # textual-inversion tokens added to its tokenizer (embeddings.py)
 
 
 @dataclass

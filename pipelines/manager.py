@@ -13,14 +13,16 @@ import random
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 from PIL import Image
 
-from . import control, provenance
+from . import control, lora, networks, prompt_encoding, provenance, styles, vae
+from . import embeddings as embedding_files
+from . import model_folders
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .content_credentials import ContentCredentials
@@ -103,7 +105,8 @@ class PipelineManager:
         started = time.perf_counter()
         entry = self._entry(request.model)  # the request's model, resolved once for the whole run
         facts = self._facts_of(entry)
-        resolved, warnings = validate(request, facts, self.samplers(), self.settings.limits)
+        resolved, warnings = validate(request, facts, self.samplers(), self.settings.limits, list(self.library.vaes()))
+        resolved = self._with_styles(resolved, warnings)
         seed = resolved.seed if resolved.seed >= 0 else random.randrange(MAX_SEED - resolved.batch_size)
         with self._holding_device():
             self.busy = True
@@ -112,13 +115,18 @@ class PipelineManager:
                 cancel.raise_if_cancelled()
                 load_started = time.perf_counter()
                 base = self._base(self._task_model(entry, resolved.task))
+                extras = networks.prepare(resolved.prompt, resolved.negative_prompt, self.library, base,
+                                          self._lora_file, embedding_files.read)
+                warnings += extras.warnings
                 controlnets, union_modes, controlnet_names = self._controlnets(resolved, facts)
                 maps = [self._control_map(unit, resolved, seed) for unit in resolved.control_units]
-                view = self._view(base, resolved, controlnets)
+                chosen_vae = self._chosen_vae(resolved.vae, base) if resolved.vae else None
+                view = self._view(base, resolved, controlnets, chosen_vae)
                 load_seconds = time.perf_counter() - load_started
                 cancel.raise_if_cancelled()
-                images, timings, mode, fallbacks, nsfw = self._run(view, base, resolved, maps, union_modes, seed,
-                                                                   on_step, on_preview, cancel)
+                with networks.applied(base, extras):
+                    images, timings, mode, fallbacks, nsfw = self._run(view, base, resolved, maps, union_modes, seed,
+                                                                       on_step, on_preview, cancel, extras)
             finally:
                 self.busy = False
                 self._load_progress = None
@@ -130,18 +138,39 @@ class PipelineManager:
             images = [watermark.mark(image) for image in images]
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
-        infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names)
+        labels = self._labels(resolved, extras)
+        infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names, labels)
                      for s in seeds]
         self.last_run = {"mode": mode, "fallbacks": fallbacks, "timings": timings}
         parameters = {k: v for k, v in asdict(resolved).items() if k not in ("image", "mask", "control_units")}
         parameters.update(seed=seed, model=entry.name, family=base.family,
                           control_units=[{k: v for k, v in asdict(u).items() if k != "image"} for u in resolved.control_units])
         made_with = provenance.made_with(resolved, entry, base, view.scheduler, controlnet_names, maps, mode,
-                                         fallbacks, self.settings.watermark)
+                                         fallbacks, self.settings.watermark, labels)
         records = [provenance.make_record(image, {**parameters, "seed": s}, made_with) for image, s in zip(images, seeds)]
         return GenerationResult(images=images, seeds=seeds, infotexts=infotexts, parameters=parameters,
                                 control_maps=maps, timings=timings, offload_mode=mode, fallbacks=fallbacks,
                                 warnings=warnings, records=records, credentials=self.credentials)
+
+    def embedding_report(self, name: str | None = None) -> dict:
+        """The embeddings of the model folders as A1111's /embeddings answers: the ones this model can use under
+        "loaded", the others under "skipped", each with the reason (loading the model if need be)."""
+        with self._holding_device():
+            base = self._base(self._entry(name))
+        report = {"loaded": {}, "skipped": {}}
+        for embedding_name, found in sorted(self.library.embeddings().items()):
+            try:
+                embedding = embedding_files.read(embedding_name, found.path)
+            except embedding_files.EmbeddingError as error:
+                report["skipped"][embedding_name] = {"reason": str(error)}
+                continue
+            reason = embedding_files.why_not(embedding, base.pipeline, base.family)
+            entry = embedding_files.describe(embedding)
+            if reason:
+                report["skipped"][embedding_name] = {**entry, "reason": reason}
+            else:
+                report["loaded"][embedding_name] = entry
+        return report
 
     def preprocess(self, request: GenerationRequest) -> list:
         """The control maps a ControlNet request would use, without generating (the UI's preview button)."""
@@ -306,15 +335,61 @@ class PipelineManager:
         self.maps.put(cache_key, control_map)
         return control_map
 
-    def _view(self, base: LoadedBase, request: GenerationRequest, controlnets: list):
+    def _view(self, base: LoadedBase, request: GenerationRequest, controlnets: list, chosen_vae=None):
         key = (base.name, request.task, request.image is not None, request.mask is not None,
-               tuple(id(c) for c in controlnets))
+               tuple(id(c) for c in controlnets), id(chosen_vae))
         view = self._views.get(key)
         if view is None:
-            view = make_view(base.pipeline, request.task, controlnets, request.image is not None, request.mask is not None)
+            view = make_view(base.pipeline, request.task, controlnets, request.image is not None, request.mask is not None,
+                             chosen_vae)
             view.set_progress_bar_config(disable=True)
             self._views[key] = view
         return view
+
+    def _lora_file(self, name: str, path: Path) -> lora.LoraFile:
+        def load():
+            loaded = lora.read(name, path, self.settings.allow_pickle)
+            return loaded, loaded.nbytes
+
+        stat = path.stat()
+        return self._cached_or_load(f"lora:{path}@{stat.st_mtime_ns}", f"LoRA {name}", load)
+
+    def _chosen_vae(self, name: str, base: LoadedBase):
+        found = self.library.vaes()[name]
+        key = f"vae:{name}@{base.family}"  # made to the family's VAE config: an SDXL VAE scales differently
+
+        def load():
+            try:
+                module = vae.load(found.path, base.pipeline.vae, self.dtype, self.settings.allow_pickle)
+            except vae.VaeError as error:
+                raise InvalidRequest("vae", f"the VAE {name} cannot be used with {base.name}: {error}") from None
+            self.residency.add(key, "vae", module)
+            return module, module_bytes(module)
+
+        return self._cached_or_load(key, f"VAE {name}", load)
+
+    def _with_styles(self, request: GenerationRequest, warnings: list[str]) -> GenerationRequest:
+        """The request with its styles applied to both prompts, as A1111 applies them before anything else."""
+        if not request.styles:
+            return request
+        known = self.library.styles()
+        chosen = [known[name] for name in request.styles if name in known]
+        for name in request.styles:
+            if name not in known:
+                warnings.append(f"styles: no style named {name!r} (known: {', '.join(known) or 'none'})")
+        prompt, negative = styles.apply_styles(request.prompt, request.negative_prompt, chosen)
+        return replace(request, prompt=prompt, negative_prompt=negative)
+
+    def _labels(self, request: GenerationRequest, extras: networks.RunNetworks) -> dict:
+        """What the infotext adds for this run, with A1111's names: CLIP skip, the VAE, LoRA and embedding hashes."""
+        labels = {}
+        if request.vae:
+            found = self.library.vaes()[request.vae]
+            labels.update({"VAE hash": model_folders.full_hash(found.path)[:10], "VAE": request.vae})
+        if request.clip_skip > 1:
+            labels["Clip skip"] = request.clip_skip
+        labels.update(extras.infotext)
+        return labels
 
     def _in_use(self) -> set[str]:
         """Models the current run uses: never dropped from RAM to make room for another of its models."""
@@ -322,8 +397,10 @@ class PipelineManager:
 
     def _forget(self, cached: CachedModel) -> None:
         """A model left the RAM cache: forget its components and every view that holds them."""
-        name = cached.key.split(":", 1)[1]
-        owner = f"preprocessor:{name}" if cached.key.startswith("preprocessor:") else name
+        kind, _, name = cached.key.partition(":")
+        owner = {"base": name, "controlnet": name, "preprocessor": cached.key, "vae": cached.key}.get(kind)
+        if owner is None:  # a LoRA file: tensors in RAM only, never placed on the device
+            return
         self.residency.drop_owner(owner)
         value = cached.value
         modules = set()
@@ -331,6 +408,8 @@ class PipelineManager:
             modules = {id(m) for m in value.pipeline.components.values() if isinstance(m, torch.nn.Module)}
         elif isinstance(value, tuple):
             modules = {id(value[0])}
+        elif isinstance(value, torch.nn.Module):
+            modules = {id(value)}
         self._views = {
             k: v for k, v in self._views.items()
             if not modules & {id(m) for m in _view_modules(v)}
@@ -344,7 +423,7 @@ class PipelineManager:
     # --- running ---------------------------------------------------------------------------------
 
     def _run(self, view, base: LoadedBase, request: GenerationRequest, maps, union_modes, seed,
-             on_step, on_preview, cancel: CancelToken):
+             on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks):
         """Run, and on running out of memory retry in a more frugal way: VAE tiling, then offload."""
         needed = self.residency.keys_of(*_view_modules(view))
         fallbacks: list[str] = []
@@ -357,7 +436,7 @@ class PipelineManager:
                 view.vae.enable_tiling()
             try:
                 images, timings, nsfw = self._call(view, base, request, maps, union_modes, seed, on_step, on_preview,
-                                                   cancel)
+                                                   cancel, extras)
                 return images, timings, mode, list(fallbacks), nsfw
             except Exception as error:
                 if not is_out_of_memory(error):
@@ -386,7 +465,7 @@ class PipelineManager:
             release_cached_memory(self.device)
 
     def _call(self, view, base: LoadedBase, request: GenerationRequest, maps, union_modes, seed,
-              on_step, on_preview, cancel: CancelToken):
+              on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks):
         view.scheduler = make_scheduler(request.sampler, base.pipeline.scheduler.config,
                                         few_step=self._entry_turbo(base.name) or request.sampler == "LCM")
         # Noise is drawn on the CPU, one generator per image: a seed gives the same picture on any device
@@ -395,6 +474,12 @@ class PipelineManager:
         clock = {"start": time.perf_counter(), "last_step": None}
         clock["last_preview"] = clock["start"]
         preview_every, preview_period = self.settings.preview_every, self.settings.preview_period
+        # A1111's reading of the prompt: weights, chunks of 75 tokens, CLIP skip, prompt editing
+        conditioning = prompt_encoding.encode(view, base.family, extras.prompt, extras.negative, request.steps,
+                                              request.batch_size, request.clip_skip)
+        tensor_inputs = ["latents"]
+        if conditioning.changes:
+            tensor_inputs += [k for k in ("prompt_embeds", "add_text_embeds") if k in view._callback_tensor_inputs]
 
         def on_step_end(pipe, index, _timestep, tensors):
             step, total = index + 1, pipe.num_timesteps
@@ -407,10 +492,12 @@ class PipelineManager:
                 clock["last_preview"] = clock["last_step"]
                 on_preview(latents_to_preview(tensors["latents"], base.family))
             cancel.raise_if_cancelled()
+            if conditioning.changes:
+                tensors.update(conditioning.switch(pipe, index))
             return tensors
 
-        output = view(**call_arguments(request, maps, union_modes), generator=generators,
-                      callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"])
+        output = view(**call_arguments(request, maps, union_modes, conditioning.arguments()), generator=generators,
+                      callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs)
         images = output.images
         if request.mask is not None and not request.inpaint_only_masked:
             # Keep every pixel outside the (blurred) mask as it was: the VAE round trip would otherwise

@@ -42,6 +42,7 @@ _TYPED_SETTINGS = {
     "CFG scale": ("cfg_scale", float),
     "Seed": ("seed", int),
     "Denoising strength": ("denoising_strength", float),
+    "Clip skip": ("clip_skip", int),
 }
 
 _EXIF_IFD = 0x8769

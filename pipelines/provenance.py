@@ -117,12 +117,16 @@ def source_type(reworks_a_picture: bool, parent: dict | None) -> str:
 
 
 def infotext(request, model_name: str, model_hash: str | None, seed: int, fallbacks: list[str],
-             controlnet_names: list[str]) -> str:
+             controlnet_names: list[str], labels: dict | None = None) -> str:
     """One picture's parameters in AUTOMATIC1111's text, with A1111's names for each setting."""
     settings = {
         "Steps": request.steps, "Sampler": request.sampler, "CFG scale": request.guidance_scale, "Seed": seed,
         "Size": f"{request.width}x{request.height}", "Model hash": model_hash, "Model": model_name,
     }
+    labels = dict(labels or {})
+    for key in ("VAE hash", "VAE"):  # A1111's order: the VAE after the model
+        if key in labels:
+            settings[key] = labels.pop(key)
     if request.image is not None:
         settings["Denoising strength"] = request.strength
     if request.mask is not None:
@@ -135,6 +139,7 @@ def infotext(request, model_name: str, model_hash: str | None, seed: int, fallba
             f"Module: {unit.preprocessor}, Model: {controlnet_names[i]}, "
             f"Weight: {unit.conditioning_scale:g}, Guidance Start: {unit.start:g}, Guidance End: {unit.end:g}"
         )
+    settings.update(labels)  # Clip skip, Lora hashes, TI hashes
     if fallbacks:
         settings["Memory fallback"] = "; ".join(fallbacks)
     settings["Version"] = f"Easel {VERSION}"
@@ -143,7 +148,7 @@ def infotext(request, model_name: str, model_hash: str | None, seed: int, fallba
 
 
 def made_with(request, entry, base, scheduler, controlnet_names: list[str], maps: list, mode: str,
-              fallbacks: list[str], watermarked: bool) -> dict:
+              fallbacks: list[str], watermarked: bool, labels: dict | None = None) -> dict:
     """What the record says made a run's pictures, beyond its parameters: model, ControlNets, inputs, parent."""
     parent = record_of(request.image) if request.image is not None else None
     if parent is not None and parent.get("image_sha256") != pixel_sha256(request.image):
@@ -162,6 +167,8 @@ def made_with(request, entry, base, scheduler, controlnet_names: list[str], maps
         "parent_image_sha256": parent.get("image_sha256") if parent else None,
         "scheduler": {"class": type(scheduler).__name__,
                       "config": {k: v for k, v in scheduler.config.items() if not k.startswith("_")}},
+        # the LoRAs, embeddings and VAE by A1111's hashes, CLIP skip: what else shaped the picture
+        "extra_networks": dict(labels or {}),
         "offload_mode": mode,
         "memory_fallbacks": list(fallbacks),
         "watermark": _watermark_description() if watermarked else None,

@@ -57,6 +57,9 @@ class GenerationRequest:
     width: int | None = None  # None: the init image's size, else the model's default
     height: int | None = None
     batch_size: int = 1
+    clip_skip: int = 1  # A1111's CLIP_stop_at_last_layers: 2 reads SD 1.x's text encoder one layer earlier
+    vae: str | None = None  # a VAE from the library's folders; None: the model's own
+    styles: list[str] = field(default_factory=list)  # names from styles.csv, applied to both prompts in order
     # image-to-image and inpainting
     image: Any = None
     strength: float = 0.75

@@ -53,6 +53,13 @@ SHARED_SETTINGS: tuple[SharedSetting, ...] = (
     SharedSetting("seed", "Seed (-1: random)", Widget("number", -1, 2**32 - 1, options={"precision": 0}), default=-1,
                   parsed="seed"),
     SharedSetting("batch_size", "Batch size", Widget("slider", 1, "max_batch", 1), default=1),
+    SharedSetting("clip_skip", "CLIP skip", Widget("slider", 1, 12, 1), default=1, parsed="clip_skip",
+                  info="2 reads SD 1.x's text encoder one layer earlier, as many anime models expect (A1111's "
+                       "setting); not used for SD 2.x and SDXL"),
+    SharedSetting("vae", "VAE", Widget("choice"), default="Automatic", parsed="VAE",
+                  info="Automatic: the model's own; or a VAE from your VAE folder"),
+    SharedSetting("styles", "Styles", Widget("choice", options={"multiselect": True}), default=(), api="styles",
+                  info="A1111 styles (styles.csv), added to both prompts when the picture is made"),
 )
 BY_NAME = {setting.name: setting for setting in SHARED_SETTINGS}
 NAMES = tuple(BY_NAME)

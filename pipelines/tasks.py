@@ -13,7 +13,7 @@ from .control import blur_mask, inpaint_condition
 from .request import GenerationRequest
 
 
-def make_view(base_pipeline, task: str, controlnets: list, has_init: bool, has_mask: bool):
+def make_view(base_pipeline, task: str, controlnets: list, has_init: bool, has_mask: bool, vae=None):
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
     if task == "inpaint" or has_mask:
@@ -23,16 +23,19 @@ def make_view(base_pipeline, task: str, controlnets: list, has_init: bool, has_m
     else:
         auto = AutoPipelineForText2Image
     extra = {}
+    if vae is not None:  # a VAE the user chose in place of the model's own
+        extra["vae"] = vae
     if controlnets:
         extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else list(controlnets)
     return auto.from_pipe(base_pipeline, **extra)
 
 
-def call_arguments(request: GenerationRequest, control_maps: list[Image.Image], union_modes: list[int] | None) -> dict:
-    """The keyword arguments of the view's `__call__` for a validated request (generators and callbacks aside)."""
+def call_arguments(request: GenerationRequest, control_maps: list[Image.Image], union_modes: list[int] | None,
+                   prompt_arguments: dict) -> dict:
+    """The keyword arguments of the view's `__call__` for a validated request (generators and callbacks aside);
+    the prompts come encoded (prompt_encoding.py), as `prompt_embeds` and the like."""
     args = dict(
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt or None,
+        **prompt_arguments,
         num_inference_steps=request.steps,
         guidance_scale=request.guidance_scale,
         num_images_per_prompt=request.batch_size,

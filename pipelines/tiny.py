@@ -10,6 +10,7 @@ writes, under DIR:
     sdxl-tiny/                  an SDXL-like base (two text encoders, micro-conditioning)
     controlnet-sd15-canny-tiny/ controlnet-sd15-tile-tiny/ controlnet-sdxl-canny-tiny/
     models.yaml                 a model library naming all of the above
+    a1111/                      an A1111 folder with LoRAs, an embedding, a VAE and styles.csv (tiny_extras.py)
 
 The pictures they make are noise, but every file is what a real model ships, so the app loads them
 through exactly the code path of real models (folder, single file, library file). The structure is
@@ -202,6 +203,18 @@ ARTEFACTS = ("sd15-tiny", "sd15-tiny-inpaint", "sdxl-tiny", "controlnet-sd15-can
              "controlnet-sdxl-canny-tiny", "sd15-tiny.safetensors")
 
 
+# LoRAs, an embedding, a VAE and styles for the tiny models, in an A1111 folder (tiny_extras.py)
+EXTRAS_DIR = "a1111"
+EXTRAS = ("a1111/models/Lora/tiny-lora.safetensors", "a1111/models/Lora/styles/tiny-lora-peft.safetensors",
+          "a1111/models/Lora/tiny-lora-sdxl.safetensors", "a1111/models/VAE/tiny-vae.safetensors",
+          "a1111/embeddings/tinyemb.pt", "a1111/styles.csv")
+
+
+def tiny_extras_dir(library_file: str | Path) -> Path:
+    """The A1111 `models` folder written next to the tiny models' library file: `--demo` scans it."""
+    return Path(library_file).parent / EXTRAS_DIR / "models"
+
+
 def write_tiny_models(root: str | Path) -> Path:
     """Write every tiny model under `root` (skipping what is already there) and return the library file."""
     root = Path(root)
@@ -209,6 +222,10 @@ def write_tiny_models(root: str | Path) -> Path:
     missing = [name for name in ARTEFACTS if not (root / name).exists()]
     if missing:  # only then import torch and build them: `python app.py --demo` starts faster the second time
         _write_artefacts(root, missing)
+    if not all((root / path).exists() for path in EXTRAS):
+        from .tiny_extras import write_extras
+
+        write_extras(root, root / "sd15-tiny", root / "sdxl-tiny")
     (root / LIBRARY_FILE).write_text(library_text())
     (root / "README.json").write_text(json.dumps({"made_by": "python -m pipelines.tiny", "weights": "random"}))
     return root / LIBRARY_FILE

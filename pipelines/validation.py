@@ -17,8 +17,11 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS
+from . import prompt_syntax
 from .errors import InvalidRequest
 from .request import MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, GenerationRequest, Limits, ModelFacts
+
+MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text encoder
 
 
 # --- scalar fields -------------------------------------------------------------------------------
@@ -59,6 +62,11 @@ def _text(name: str, value: Any, limits: Limits, warnings: list[str]) -> str:
     cleaned, removed = _CONTROL_CHARACTERS.subn("", unicodedata.normalize("NFC", value))
     if removed:
         warnings.append(f"{name}: removed {removed} control character{'s' * (removed > 1)}")
+    # A1111's prompt syntax: a weight that is not a number is refused; what A1111 reads silently in a way
+    # the user may not expect (an unclosed bracket, AND) is said
+    prompt_syntax.check_weights(cleaned, name)
+    prompt_syntax.extract_networks(cleaned, name)  # a LoRA tag's weights, checked before any model loads
+    warnings += [f"{name}: {note}" for note in prompt_syntax.syntax_warnings(cleaned)]
     return cleaned
 
 
@@ -153,7 +161,8 @@ def _round_down_to_8(value: int) -> int:
 
 
 def validate(
-    request: GenerationRequest, facts: ModelFacts, samplers: list[str], limits: Limits = Limits()
+    request: GenerationRequest, facts: ModelFacts, samplers: list[str], limits: Limits = Limits(),
+    vaes: list[str] | tuple[str, ...] = (),
 ) -> tuple[GenerationRequest, list[str]]:
     """Check every field and return a resolved copy (defaults filled in, pictures decoded) and warnings.
 
@@ -162,6 +171,10 @@ def validate(
     """
     warnings: list[str] = []
     task = _choice("task", request.task, TASKS)
+    if request.clip_skip not in (None, 1) and facts.family != "sd1":
+        # A1111 reads CLIP skip for SD 1.x only (its SD 2.x and SDXL encoders take a fixed layer)
+        warnings.append(f"clip_skip: CLIP skip {request.clip_skip} applies to SD 1.x models only; "
+                        f"{facts.name} is not one, so it is not used (A1111 does the same)")
     if facts.inpainting_only and task != "inpaint":
         raise InvalidRequest("model", f"{facts.name} is an inpainting model; use it from the Inpaint tab")
     resolved = dataclasses.replace(
@@ -176,6 +189,9 @@ def validate(
                                integer=False, low=0, high=30),
         sampler=_choice("sampler", facts.default_sampler if request.sampler is None else request.sampler, samplers),
         batch_size=_number("batch_size", request.batch_size, integer=True, low=1, high=limits.max_batch),
+        clip_skip=_number("clip_skip", request.clip_skip, integer=True, low=1, high=MAX_CLIP_SKIP),
+        vae=_vae(request.vae, vaes),
+        styles=_styles(request.styles),
         resize_mode=_choice("resize_mode", request.resize_mode, RESIZE_MODES),
         image=None,
         mask=None,
@@ -203,6 +219,22 @@ def validate(
     if task == "controlnet":
         resolved.control_units = _resolve_control_units(request.control_units, facts, resolved, limits)
     return resolved, warnings
+
+
+def _vae(value: Any, vaes) -> str | None:
+    if value in (None, "", "Automatic", "None"):  # A1111's names for "the model's own VAE"
+        return None
+    return _choice("vae", value, list(vaes))
+
+
+def _styles(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequest("styles", "must be a list of style names")
+    return list(value)
 
 
 def _resolve_size(resolved: GenerationRequest, init_image, facts: ModelFacts, limits: Limits) -> None:

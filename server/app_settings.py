@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines import EngineSettings, Limits
+from pipelines import EngineSettings, Limits, paths_from_env
 
 from . import hosting
 
@@ -45,8 +45,15 @@ class AppSettings:
     keep_pictures: int | None = None  # pictures handed to the pages kept on disk, the newest (None: ui/disk.py's 1000)
     keep_hours: float | None = None  # and for at most this long (None: a day); Gradio's own cache ages out the same
     api: bool = True  # the AUTOMATIC1111-compatible HTTP API next to the pages (/sdapi/v1, /controlnet)
+    models_dirs: list[Path] = field(default_factory=list)  # A1111 or ComfyUI model folders to scan
+    styles: Path | None = None  # A1111's styles.csv (--styles); None: default_styles
     state_dir: Path = hosting.LOCAL_STATE  # signing key, demo models, relative outputs: what outlives a restart
     engine: EngineSettings = field(default_factory=EngineSettings)
+
+    @property
+    def default_styles(self) -> Path:
+        """styles.csv beside the outputs folder, where A1111 keeps it (or in the data folder)."""
+        return (Path(self.outputs).parent if self.outputs else self.state_dir) / "styles.csv"
 
     @property
     def demo_models_dir(self) -> Path:
@@ -131,6 +138,11 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     parser = argparse.ArgumentParser(prog=_prog(), description="Easel: an AI image studio in your browser.")
     _flag(parser, "model", "model to select at start (a name from the library)")
     _flag(parser, "models", "model library file (YAML) naming your models and ControlNets")
+    parser.add_argument("--models-dir", action="append", default=None, metavar="DIR",
+                        help="an AUTOMATIC1111 or ComfyUI `models` folder to take checkpoints, LoRAs, embeddings and "
+                             "VAEs from; repeat for several [env EASEL_MODELS_DIR, folders joined like PATH]")
+    _flag(parser, "styles", "A1111's styles.csv to read and add styles to (default: styles.csv beside the outputs "
+          "folder)")
     gradio_host, gradio_port = _gradio_address()
     _flag(parser, "host", "address to listen on; 0.0.0.0 exposes the app to your network (default: "
           "GRADIO_SERVER_NAME, else 127.0.0.1)", default=gradio_host)
@@ -187,7 +199,10 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     outputs = None if args.outputs in ("off", "none", "") else Path(args.outputs).expanduser()
     if outputs is not None and not outputs.is_absolute() and state_dir != hosting.LOCAL_STATE:
         outputs = state_dir / outputs  # on persistent storage, so saved pictures outlive a restart
+    models_dirs = args.models_dir if args.models_dir else paths_from_env(os.environ.get("EASEL_MODELS_DIR", ""))
+    styles = Path(args.styles).expanduser() if args.styles else None
     settings = AppSettings(
+        models_dirs=[Path(d).expanduser() for d in models_dirs], styles=styles,
         model=args.model, models=args.models, host=args.host, port=args.port, share=args.share,
         auth=args.auth or [], outputs=str(outputs) if outputs is not None else None, demo=args.demo,
         save_format=args.save_format,

@@ -16,7 +16,8 @@ import pytest
 import webuiapi
 from PIL import Image, ImageDraw
 
-from pipelines.metadata import read_parameters
+from pipelines.metadata import parse_parameters, read_parameters
+from pipelines.tiny import tiny_extras_dir
 from tests.live_app import live_app
 
 QUEUE_SIZE = 1  # one API request at a time: a second one while a run goes is refused
@@ -24,7 +25,10 @@ QUEUE_SIZE = 1  # one API request at a time: a second one while a run goes is re
 
 @pytest.fixture(scope="module")
 def studio(tiny_dir, tmp_path_factory):
-    with live_app(tiny_dir, tmp_path_factory.mktemp("a1111-outputs"), queue_size=QUEUE_SIZE) as studio:
+    styles = tmp_path_factory.mktemp("a1111-styles") / "styles.csv"
+    styles.write_text((tiny_dir / "a1111" / "styles.csv").read_text())
+    with live_app(tiny_dir, tmp_path_factory.mktemp("a1111-outputs"), queue_size=QUEUE_SIZE,
+                  models_dirs=[tiny_extras_dir(tiny_dir / "models.yaml")], styles=styles) as studio:
         yield studio
 
 
@@ -239,6 +243,50 @@ def test_what_clients_ask_on_connect_answers_json(api, http):
     assert api.interrupt() == {} and api.skip() is None  # nothing running: nothing happens
     assert http.post("/sdapi/v1/unload-checkpoint").json() == {}
     assert http.post("/sdapi/v1/reload-checkpoint").json() == {}
+
+
+def test_loras_embeddings_vaes_and_styles_are_listed_as_a1111_lists_them(api, http):
+    loras = {lora["name"]: lora for lora in api.get_loras()}
+    assert {"tiny-lora", "tiny-lora-peft"} <= set(loras)
+    assert set(loras["tiny-lora"]) == {"name", "alias", "path", "metadata"}
+    assert loras["tiny-lora"]["metadata"]["ss_network_module"] == "networks.lora"
+    embeddings = api.get_embeddings()
+    assert embeddings["loaded"]["tinyemb"]["vectors"] == 2 and embeddings["loaded"]["tinyemb"]["shape"] == 32
+    assert [v["model_name"] for v in api.get_sd_vae()] == ["tiny-vae.safetensors"]
+    assert {"Cinematic", "Vivid"} <= {s["name"] for s in api.get_prompt_styles()}
+    for route in ("refresh-checkpoints", "refresh-loras", "refresh-embeddings", "refresh-vae"):
+        assert http.post(f"/sdapi/v1/{route}").status_code == 200
+
+
+def test_lora_embedding_clip_skip_vae_and_styles_through_the_api(http):
+    def picture(**fields):
+        body = txt2img(http, prompt="a cat", seed=3, **fields).json()
+        return np.asarray(decoded(body["images"][0]), np.int16), json.loads(body["info"])
+
+    plain, _ = picture()
+    tagged, info = picture(prompt="a cat <lora:tiny-lora:1>", negative_prompt="tinyemb",
+                           override_settings={"CLIP_stop_at_last_layers": 2, "sd_vae": "tiny-vae.safetensors"})
+    assert np.abs(tagged - plain).max() > 10
+    settings = parse_parameters(info["infotexts"][0])["settings"]
+    assert settings["Lora hashes"].startswith("tiny-lora: ") and settings["TI hashes"].startswith("tinyemb: ")
+    assert (settings["Clip skip"], settings["VAE"]) == ("2", "tiny-vae.safetensors")
+    styled, info = picture(styles=["Vivid"])
+    assert info["infotexts"][0].startswith("a cat, vivid colours") and not info["warnings"]
+    _, info = picture(prompt="a cat <lora:missing:1>", override_settings={"eta_noise_seed_delta": 31337})
+    assert any("no LoRA named 'missing'" in w for w in info["warnings"])
+    assert any("eta_noise_seed_delta" in w for w in info["warnings"])
+
+
+def test_clip_skip_and_vae_options_are_checked_and_used(http):
+    assert http.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 2}).status_code == 200
+    try:
+        info = json.loads(txt2img(http, seed=3).json()["info"])
+        assert "Clip skip: 2" in info["infotexts"][0]
+    finally:
+        http.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 1})
+    refused(http.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 40}), "CLIP_stop_at_last_layers")
+    refused(http.post("/sdapi/v1/options", json={"sd_vae": "no-such-vae"}), "sd_vae")
+    refused(txt2img(http, override_settings={"sd_vae": "no-such-vae"}), "override_settings.sd_vae")
 
 
 # --- progress, interrupt, the queue ---------------------------------------------------------------

@@ -114,3 +114,21 @@ def test_a_bad_input_gets_a_clear_message_and_the_next_call_works(client, files)
         client.predict(prompt="a", api_name="/img2img")
     gallery, _, _ = client.predict(prompt="still serving", steps=2, api_name="/txt2img")
     assert parameters_of(gallery)[1]["prompt"] == "still serving"
+
+
+def test_lora_embedding_weights_clip_skip_vae_and_styles_through_the_endpoints(client):
+    common = dict(seed=5, steps=2, api_name="/txt2img")
+    plain, _, _ = client.predict(prompt="a cat", **common)
+    with_lora, info, _ = client.predict(prompt="a cat <lora:tiny-lora:1>", negative_prompt="tinyemb", clip_skip=2,
+                                        vae="tiny-vae.safetensors", **common)
+    zero, _, _ = client.predict(prompt="a cat <lora:tiny-lora:0>", **common)
+    plain_pixels = np.asarray(parameters_of(plain)[0], np.int16)
+    assert np.abs(np.asarray(parameters_of(with_lora)[0], np.int16) - plain_pixels).max() > 10
+    assert np.array_equal(np.asarray(parameters_of(zero)[0], np.int16), plain_pixels)
+    settings = parameters_of(with_lora)[1]["settings"]
+    assert settings["Lora hashes"].startswith("tiny-lora: ") and settings["TI hashes"].startswith("tinyemb: ")
+    assert (settings["Clip skip"], settings["VAE"]) == ("2", "tiny-vae.safetensors")
+    styled, info, _ = client.predict(prompt="a cat", styles=["Vivid"], **common)
+    assert info.startswith("a cat, vivid colours")
+    _, _, status = client.predict(prompt="a cat <lora:missing:1>", **common)
+    assert "no LoRA named 'missing'" in status

@@ -226,3 +226,27 @@ def test_verify_says_a_picture_is_easels(page, easel_picture, photo):
     page.screenshot(path=ARTIFACTS / "10-verify.png", full_page=True)
     upload(page, "#verify-image", photo,
            "(document.querySelector('#verify-summary')?.innerText || '').includes('No Easel watermark')")
+
+
+def test_click_a_lora_card_pick_an_embedding_and_generate_with_them(page):
+    open_tab(page, "Text to image", "#txt2img-prompt textarea")
+    page.fill("#txt2img-prompt textarea", "a (red:1.3) cat")
+    page.fill("#txt2img-negative textarea", "")
+    page.get_by_text("LoRA, embeddings and styles").first.click()
+    card = page.locator("#txt2img-loras").get_by_text("tiny-lora", exact=True)
+    card.wait_for(state="visible")
+    card.click()
+    page.wait_for_function(
+        "() => document.querySelector('#txt2img-prompt textarea').value === 'a (red:1.3) cat <lora:tiny-lora:1>'")
+    page.locator("#txt2img-embedding-negative input").check()
+    page.locator("#txt2img-embedding input").fill("tinyemb")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#txt2img-negative textarea').value === 'tinyemb'")
+    page.screenshot(path=ARTIFACTS / "11-lora-cards.png", full_page=True)
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "Lora hashes")
+    assert info.startswith("a (red:1.3) cat <lora:tiny-lora:1>")
+    assert "TI hashes: \"tinyemb: " in info or "TI hashes: tinyemb: " in info
+    page.screenshot(path=ARTIFACTS / "12-generated-with-lora.png", full_page=True)
+    card.click()  # a second click takes the tag out again
+    page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value === 'a (red:1.3) cat'")

@@ -7,15 +7,15 @@ widgets, the same names, the same behaviour (seed buttons, aspect presets, Stop,
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 
-from pipelines import SHARED_NAMES, GenerationRequest, Limits, load_picture, parse_parameters, read_parameters
+from pipelines import SHARED_NAMES, GenerationRequest, Library, Limits, load_picture, parse_parameters, read_parameters
 from pipelines import SHARED_BY_NAME as BY_NAME
 from pipelines import shared_in_order as in_order
 
-from . import assets
+from . import assets, extra_networks
 from .errors import guard
 from .uploads import uploaded
 from .zerogpu import generation_seconds, on_gpu
@@ -39,6 +39,12 @@ class EngineInfo:
     max_batch: int
     max_side: int
     demo: bool = False
+    vaes: list[str] = field(default_factory=list)  # from the model folders' VAE folder
+    styles: list[str] = field(default_factory=list)  # from styles.csv
+
+    @property
+    def vae_choices(self) -> list[str]:
+        return ["Automatic", *self.vaes]  # A1111's name for "the model's own"
 
 
 @dataclass
@@ -53,6 +59,9 @@ class Panels:
     height: gr.Slider
     seed: gr.Number
     batch_size: gr.Slider
+    clip_skip: gr.Slider
+    vae: gr.Dropdown
+    styles: gr.Dropdown
     gallery: gr.Gallery = None
     info: gr.Textbox = None
     status: gr.Markdown = None
@@ -69,7 +78,7 @@ class Panels:
 # What the engine tells the page (EngineInfo's fields) for the settings whose default or choices are the model's.
 _DEFAULT_FROM_ENGINE = {"model": "default_model", "sampler": "default_sampler", "steps": "default_steps",
                         "width": "default_size", "height": "default_size"}
-_CHOICES_FROM_ENGINE = {"model": "models", "sampler": "samplers"}
+_CHOICES_FROM_ENGINE = {"model": "models", "sampler": "samplers", "vae": "vae_choices", "styles": "styles"}
 _ELEM_NAMES = {"negative_prompt": "negative"}  # the page's element ids, which browser tests and CSS use
 
 
@@ -82,6 +91,8 @@ def shared_widget(name: str, tab: str, info: EngineInfo, **layout):
         return getattr(info, value) if isinstance(value, str) else value
 
     value = setting.default if setting.default is not None else getattr(info, _DEFAULT_FROM_ENGINE[name])
+    if isinstance(value, tuple):  # a multiselect's default: no choice made
+        value = list(value)
     common = dict(label=setting.label, value=value, elem_id=f"{tab}-{_ELEM_NAMES.get(name, name)}",
                   **({"info": setting.info} if setting.info else {}), **widget.options, **layout)
     if widget.kind == "text":
@@ -97,7 +108,7 @@ def prompt_panel(tab: str, info: EngineInfo) -> tuple[gr.Textbox, gr.Textbox]:
     return shared_widget("prompt", tab, info), shared_widget("negative_prompt", tab, info)
 
 
-def settings_panel(tab: str, info: EngineInfo, prompt, negative) -> Panels:
+def settings_panel(tab: str, info: EngineInfo, prompt, negative, library: Library) -> Panels:
     def widget(name, **layout):
         return shared_widget(name, tab, info, **layout)
 
@@ -111,6 +122,13 @@ def settings_panel(tab: str, info: EngineInfo, prompt, negative) -> Panels:
         shown["seed"] = widget("seed")
         dice = gr.Button("Random", scale=0, min_width=70, elem_id=f"{tab}-random-seed")
         shown["batch_size"] = widget("batch_size")
+    with gr.Row():
+        shown["clip_skip"] = widget("clip_skip")
+        shown["vae"] = widget("vae")
+    shown["styles"] = widget("styles")
+    extra_networks.panel(tab, library, prompt, negative, shown["styles"],
+                         [(shown["model"], lambda: list(library.models)),
+                          (shown["vae"], lambda: ["Automatic", *sorted(library.vaes())])])
     missing = set(SHARED_NAMES) - set(shown)
     assert not missing, f"the settings panel does not show {missing}"  # a new shared setting needs a place here
     aspect.change(_aspect_size, [aspect, shown["width"], shown["height"]], [shown["width"], shown["height"]],

@@ -59,7 +59,8 @@ def create(studio):
             control_type_2=None, control_image_2=None, preprocessor_2=None, conditioning_scale_2=None,
             control_start_2=None, control_end_2=None, low_threshold_2=None, high_threshold_2=None, image=None, strength=None, mask=None, prompt=None,
             negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None, width=None,
-            height=None, seed=None, batch_size=None, history=None, run_id=None,
+            height=None, seed=None, batch_size=None,
+            clip_skip=None, vae=None, styles=None, history=None, run_id=None,
             progress=gr.Progress()):
         units = [_unit(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
                        low_threshold, high_threshold)]
@@ -70,7 +71,8 @@ def create(studio):
                                   strength=strength, mask=uploaded(mask, "mask"), prompt=prompt,
                                   negative_prompt=negative_prompt, model=model, sampler=sampler, steps=steps,
                                   guidance_scale=guidance_scale, width=width, height=height, seed=seed,
-                                  batch_size=batch_size)
+                                  batch_size=batch_size,
+                                  clip_skip=clip_skip, vae=vae, styles=styles)
         yield from studio.runner.run(generation, history, progress, run_id)
 
     def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):
@@ -92,7 +94,7 @@ def create(studio):
                 mask = gr.Image(label="Mask (white = repaint), optional", type="pil", image_mode="L", format="png",
                                 value=None)
             prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative)
+            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager.library)
             gr.Examples([[f"{EXAMPLES}/astronaut.png", "a bronze statue of an astronaut, museum light"],
                          [f"{EXAMPLES}/coffee.png", "a cup of tea on a wooden table, morning light"]],
                         [unit1["control_image"], prompt])

@@ -14,11 +14,13 @@ TAB = "img2img"
 def create(studio):
     def img2img(image=None, strength=None, resize_mode=None, prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
+            clip_skip=None, vae=None, styles=None,
             history=None, run_id=None, progress=gr.Progress()):
         generation = make_request(task="img2img", image=uploaded(image, "image"), strength=strength,
                                   resize_mode=resize_mode, prompt=prompt, negative_prompt=negative_prompt,
                                   model=model, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
-                                  width=width, height=height, seed=seed, batch_size=batch_size)
+                                  width=width, height=height, seed=seed, batch_size=batch_size,
+                                  clip_skip=clip_skip, vae=vae, styles=styles)
         yield from studio.runner.run(generation, history, progress, run_id)
 
     with gr.Row():
@@ -28,7 +30,7 @@ def create(studio):
                 strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength (how much to change)")
                 resize_mode = gr.Radio(["resize", "crop", "fill"], value="resize", label="Fit to size by")
             prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative)
+            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager.library)
             gr.Examples([[f"{EXAMPLES}/cat.png", "a watercolour painting of a cat", 0.6],
                          [f"{EXAMPLES}/coffee.png", "a cup of coffee, pencil sketch", 0.7]], [image, prompt, strength])
         with gr.Column():

@@ -15,7 +15,8 @@ TAB = "inpaint"
 def create(studio):
     def inpaint(image=None, mask=None, invert_mask=None, mask_blur=None, inpaint_only_masked=None,
             only_masked_padding=None, strength=None, prompt=None, negative_prompt=None, model=None, sampler=None,
-            steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None, history=None,
+            steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
+            clip_skip=None, vae=None, styles=None, history=None,
             run_id=None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
         painted = uploaded(mask, "mask") if mask is not None else editor_mask(image, studio.manager.settings.limits)
@@ -24,7 +25,8 @@ def create(studio):
                                   inpaint_only_masked=inpaint_only_masked, only_masked_padding=only_masked_padding,
                                   strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
-                                  height=height, seed=seed, batch_size=batch_size)
+                                  height=height, seed=seed, batch_size=batch_size,
+                                  clip_skip=clip_skip, vae=vae, styles=styles)
         yield from studio.runner.run(generation, history, progress, run_id)
 
     with gr.Row():
@@ -45,7 +47,7 @@ def create(studio):
                     only_masked_padding = gr.Slider(0, 256, value=32, step=4, label="Padding around it (pixels)")
             strength = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Strength")
             prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative)
+            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager.library)
             gr.Examples([[f"{EXAMPLES}/astronaut.png", "a golden space helmet"],
                          [f"{EXAMPLES}/cat.png", "a tiny red bow tie"]], [image, prompt])
         with gr.Column():

@@ -63,11 +63,17 @@ def settings_from(text: str, info) -> tuple[list, list[str]]:
     parsed = parse_parameters(text or "")
     values = from_infotext(parsed)
     values.pop("batch_size", None)  # a picture's batch is not a setting to carry over
+    # what an infotext leaves out means the default (A1111 reads a missing "Clip skip" as 1); LoRA tags and
+    # embedding names need nothing: they are in the prompt, which is sent as it is
+    values.setdefault("clip_skip", 1)
+    values.setdefault("vae", "Automatic")
     if values.get("sampler") and parsed["settings"].get("Schedule type", "").lower() == "karras":
         values["sampler"] = f"{values['sampler']} Karras"  # A1111 1.10 writes these apart
     skipped = []
     if values.get("model") and values["model"] not in info.models:
         skipped.append(f"model {values.pop('model')!r} (not in this library: the current model stays)")
+    if values.get("vae") and values["vae"] not in info.vae_choices:
+        skipped.append(f"VAE {values.pop('vae')!r} (not in your VAE folder: the current VAE stays)")
     if values.get("sampler") and values["sampler"] not in info.samplers:
         skipped.append(f"sampler {values.pop('sampler')!r} (unknown here: the current sampler stays)")
     return shared_values(values), skipped

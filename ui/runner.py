@@ -14,6 +14,7 @@ lost on a loaded machine: the page sent none for a run whose start it had not ye
 
 from __future__ import annotations
 
+import html
 import logging
 import queue
 import shutil
@@ -182,8 +183,11 @@ def _status_line(result, manager) -> str:
     memory = manager.status()
     mode = "" if result.offload_mode == "none" else f" · offload: {result.offload_mode}"
     fallback = f" · {'; '.join(result.fallbacks)}" if result.fallbacks else ""
+    # what could not be honoured stays next to the picture, not only in a toast that fades
+    # (escaped: a LoRA tag such as <lora:x:1> would otherwise be read as HTML and vanish)
+    warnings = "".join(f"\n\n⚠ {html.escape(warning, quote=False)}" for warning in result.warnings)
     return (f"load {t['load']:.2f} s · denoise {t['denoise']:.2f} s · decode {t['decode']:.2f} s · total {t['total']:.2f} s"
-            f" · {format_bytes(memory['on_device_bytes'])} of weights on {memory['device']}{mode}{fallback}")
+            f" · {format_bytes(memory['on_device_bytes'])} of weights on {memory['device']}{mode}{fallback}{warnings}")
 
 
 def _valid_run_id(run_id) -> str | None:

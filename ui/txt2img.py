@@ -11,17 +11,19 @@ TAB = "txt2img"
 
 def create(studio):
     def txt2img(prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
-            width=None, height=None, seed=None, batch_size=None, history=None, run_id=None,
+            width=None, height=None, seed=None, batch_size=None,
+            clip_skip=None, vae=None, styles=None, history=None, run_id=None,
             progress=gr.Progress()):
         generation = make_request(task="txt2img", prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
-                                  height=height, seed=seed, batch_size=batch_size)
+                                  height=height, seed=seed, batch_size=batch_size,
+                                  clip_skip=clip_skip, vae=vae, styles=styles)
         yield from studio.runner.run(generation, history, progress, run_id)
 
     with gr.Row():
         with gr.Column():
             prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative)
+            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager.library)
             gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
                          ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
                          ["isometric cozy reading room, soft light, 3d render", ""]], [prompt, negative])
