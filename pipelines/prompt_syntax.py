@@ -134,8 +134,9 @@ def _check_attention_weight(group: str, weight: str, field: str) -> None:
 #     plain:      (any character but \[]():| , or a backslash and any character but a newline)+
 # Inside a prompt the delimiters decide the reading, so a bracket there is read one way or fails. Only at
 # the top may a bracket or colon that starts nothing stand as text; there a bracket that reads as a
-# construct is read as one (A1111's doctests `a [b:3]` and `((a][:b:c [d:3]`). Where lark could do
-# either and its choice hangs on Python's hash seed (`[:3]` between text), this always reads the construct.
+# construct is read as one (A1111's doctests `a [b:3]` and `((a][:b:c [d:3]`). Where a construct is
+# followed straight by a bracket or colon (`[x:3]:`), lark's choice hangs on Python's hash seed, so A1111
+# reads it one way or the other from one launch to the next; this always reads the construct.
 # A prompt the grammar does not cover (a `|` outside `[a|b]`, a backslash at the end or before a newline)
 # is encoded whole, as A1111 encodes it.
 
@@ -353,7 +354,9 @@ class NetworkTag:
     te_weight: float | None  # the text encoder's multiplier
     unet_weight: float | None  # the UNet's multiplier
     text: str  # the tag as written, to quote back to the user
-    ignored: tuple[str, ...] = ()  # parameters A1111 reads but we do not apply (`dyn=`), to tell the user
+    # what is not applied, to tell the user: A1111's dynamic dim (`dyn=`, or the 4th positional), and what
+    # A1111 skips too (more positionals, other `key=value`), as written
+    ignored: tuple[str, ...] = ()
 
 
 def extract_networks(prompt: str, field: str = "prompt") -> tuple[str, list[NetworkTag]]:
@@ -419,6 +422,9 @@ def syntax_warnings(prompt: str) -> list[str]:
     if "[" in prompt and _parsed(prompt) is None:
         warnings.append("prompt editing is off: with a '|' outside [a|b], or a '\\' at the end of a line, "
                         "A1111 reads every [...] as it is written")
+    if _break_in_brackets(prompt):
+        warnings.append("'BREAK' inside brackets is weighted with them, and A1111 then reads it as the word "
+                        "BREAK at a negative weight, not as a new chunk")
     if _AND.search(prompt):
         warnings.append("'AND' (A1111's composable diffusion) is not supported: it is read as the word AND")
     return warnings
@@ -449,3 +455,21 @@ def _bracket_warnings(prompt: str) -> list[str]:
     return [f"{'unclosed' if bracket in '([' else 'unmatched'} '{bracket}' at character"
             f"{'s' * (len(found) > 1)} {', '.join(str(at + 1) for at in found)}: {_BRACKET_READINGS[bracket]}"
             for bracket, found in unpaired.items() if found]
+
+
+def _break_in_brackets(prompt: str) -> bool:
+    """Whether a BREAK stands where a bracket is open, so that parse_attention multiplies its -1 weight."""
+    open_round = open_square = 0
+    for match in _ATTENTION_TOKEN.finditer(prompt):
+        token = match.group(0)
+        if token == "(":
+            open_round += 1
+        elif token == "[":
+            open_square += 1
+        elif open_round and (token == ")" or match.group("weight") is not None):
+            open_round -= 1
+        elif open_square and token == "]":
+            open_square -= 1
+        elif (open_round or open_square) and _BREAK_WORD.search(token):
+            return True
+    return False

@@ -254,13 +254,25 @@ def test_loras_embeddings_vaes_and_styles_are_listed_as_a1111_lists_them(api, ht
     assert embeddings["loaded"]["tinyemb"]["vectors"] == 2 and embeddings["loaded"]["tinyemb"]["shape"] == 32
     assert [v["model_name"] for v in api.get_sd_vae()] == ["tiny-vae.safetensors"]
     assert {"Cinematic", "Vivid"} <= {s["name"] for s in api.get_prompt_styles()}
-    for route in ("refresh-checkpoints", "refresh-loras", "refresh-embeddings", "refresh-vae"):
+    for route in ("refresh-checkpoints", "refresh-embeddings", "refresh-vae"):
         assert http.post(f"/sdapi/v1/{route}").status_code == 200
+
+
+def test_refresh_loras_finds_a_file_added_while_running(http, tiny_dir):
+    added = tiny_extras_dir(tiny_dir / "models.yaml") / "Lora" / "added-later.safetensors"
+    added.write_bytes((added.parent / "tiny-lora.safetensors").read_bytes())
+    try:
+        assert "added-later" not in {lora["name"] for lora in http.get("/sdapi/v1/loras").json()}
+        assert http.post("/sdapi/v1/refresh-loras").status_code == 200
+        assert "added-later" in {lora["name"] for lora in http.get("/sdapi/v1/loras").json()}
+    finally:
+        added.unlink()
+        http.post("/sdapi/v1/refresh-loras")
 
 
 def test_lora_embedding_clip_skip_vae_and_styles_through_the_api(http):
     def picture(**fields):
-        body = txt2img(http, prompt="a cat", seed=3, **fields).json()
+        body = txt2img(http, **{"prompt": "a cat", "seed": 3, **fields}).json()
         return np.asarray(decoded(body["images"][0]), np.int16), json.loads(body["info"])
 
     plain, _ = picture()

@@ -199,3 +199,44 @@ def test_prompt_syntax_problems_are_said_or_refused_naming_the_field(folders_man
     with pytest.raises(InvalidRequest) as error:
         folders_manager.generate(GenerationRequest(**BASE, prompt="a cat" * 3000))
     assert error.value.field == "prompt" and "characters long" in str(error.value)
+
+
+def test_choosing_a_model_brings_its_defaults(folders_manager):
+    from dataclasses import replace
+
+    from ui.common import model_defaults
+
+    library = folders_manager.library
+    library.models["tiny-turbo"] = replace(library.models["tiny-sd15"], name="tiny-turbo", turbo=True)
+    try:
+        assert model_defaults(folders_manager, "tiny-turbo") == [64, 64, 4, 0.0, "Euler a"]
+        assert model_defaults(folders_manager, "tiny-sd15") == [64, 64, 25, 7.0, "DPM++ 2M Karras"]
+    finally:
+        del library.models["tiny-turbo"]
+
+
+def test_sdxl_reads_weights_and_its_clip_l_clip_g_embeddings(folders_manager, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    embeddings = tmp_path / "embeddings"
+    embeddings.mkdir()
+    torch.manual_seed(1)
+    save_file({"clip_l": torch.randn(2, 32) * 2, "clip_g": torch.randn(2, 32) * 2}, str(embeddings / "xlemb.safetensors"))
+    library = folders_manager.library
+    old_folders = list(library.folders)
+    library.add_folders([*old_folders, tmp_path])
+    sdxl = dict(model="tiny-sdxl", steps=2)
+    try:
+        plain, _ = pixels(folders_manager, prompt="a cat", **sdxl)
+        weighted, _ = pixels(folders_manager, prompt="a (cat:1.4)", **sdxl)
+        embedded, result = pixels(folders_manager, prompt="a cat xlemb", **sdxl)
+        _, mismatched = pixels(folders_manager, prompt="a cat tinyemb", **sdxl)
+        report = folders_manager.embedding_report("tiny-sdxl")
+    finally:
+        library.add_folders(old_folders)
+    # the tiny SDXL model follows its prompt only faintly: any change of pixels shows the conditioning changed
+    assert not np.array_equal(weighted, plain) and not np.array_equal(embedded, plain)
+    assert "TI hashes" in result.infotexts[0]
+    assert any("tinyemb" in w and "one-encoder" in w for w in mismatched.warnings)
+    assert "xlemb" in report["loaded"] and "one-encoder" in report["skipped"]["tinyemb"]["reason"]

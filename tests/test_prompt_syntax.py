@@ -204,3 +204,10 @@ def test_and_is_reported_as_not_supported():
 def test_prompt_editing_switched_off_by_a_stray_bar_is_reported():
     [warning] = syntax_warnings("a | b [c:3]")
     assert "prompt editing is off" in warning
+
+
+def test_break_inside_brackets_is_reported_as_no_longer_a_break():
+    assert parse_attention("(a BREAK b)") == [("a", 1.1), ("BREAK", -1.1), ("b", 1.1)]
+    [warning] = syntax_warnings("(a BREAK b)")
+    assert "BREAK" in warning and "not as a new chunk" in warning
+    assert syntax_warnings("(a) BREAK [b]") == []

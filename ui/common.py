@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from pipelines import SHARED_NAMES, GenerationRequest, Library, Limits, load_picture, parse_parameters, read_parameters
+from pipelines import SHARED_NAMES, Engine, GenerationRequest, Limits, load_picture, parse_parameters, read_parameters
 from pipelines import SHARED_BY_NAME as BY_NAME
 from pipelines import shared_in_order as in_order
 
@@ -108,7 +108,7 @@ def prompt_panel(tab: str, info: EngineInfo) -> tuple[gr.Textbox, gr.Textbox]:
     return shared_widget("prompt", tab, info), shared_widget("negative_prompt", tab, info)
 
 
-def settings_panel(tab: str, info: EngineInfo, prompt, negative, library: Library) -> Panels:
+def settings_panel(tab: str, info: EngineInfo, prompt, negative, engine: Engine) -> Panels:
     def widget(name, **layout):
         return shared_widget(name, tab, info, **layout)
 
@@ -126,6 +126,7 @@ def settings_panel(tab: str, info: EngineInfo, prompt, negative, library: Librar
         shown["clip_skip"] = widget("clip_skip")
         shown["vae"] = widget("vae")
     shown["styles"] = widget("styles")
+    library = engine.library
     extra_networks.panel(tab, library, prompt, negative, shown["styles"],
                          [(shown["model"], lambda: list(library.models)),
                           (shown["vae"], lambda: ["Automatic", *sorted(library.vaes())])])
@@ -134,7 +135,17 @@ def settings_panel(tab: str, info: EngineInfo, prompt, negative, library: Librar
     aspect.change(_aspect_size, [aspect, shown["width"], shown["height"]], [shown["width"], shown["height"]],
                   api_visibility="private", queue=False)
     dice.click(lambda: -1, None, shown["seed"], api_visibility="private", queue=False)
+    # A model the user picks brings its own defaults (SDXL draws at 1024, turbo models take 4 steps without
+    # guidance), as A1111 and Fooocus do; `.input`, so that Send to and PNG Info keep the values they bring.
+    defaults = [shown[name] for name in ("width", "height", "steps", "guidance_scale", "sampler")]
+    shown["model"].input(guard(lambda model: model_defaults(engine, model)), shown["model"], defaults,
+                         api_visibility="private")
     return Panels(**shown)
+
+
+def model_defaults(engine: Engine, model: str) -> list:
+    facts = engine.model_facts(model)
+    return [facts.default_size, facts.default_size, facts.default_steps, facts.default_guidance, facts.default_sampler]
 
 
 def shared_values(values: dict) -> list:

@@ -94,7 +94,7 @@ def create(studio):
                 mask = gr.Image(label="Mask (white = repaint), optional", type="pil", image_mode="L", format="png",
                                 value=None)
             prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager.library)
+            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager)
             gr.Examples([[f"{EXAMPLES}/astronaut.png", "a bronze statue of an astronaut, museum light"],
                          [f"{EXAMPLES}/coffee.png", "a cup of tea on a wooden table, morning light"]],
                         [unit1["control_image"], prompt])

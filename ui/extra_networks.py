@@ -52,7 +52,7 @@ def panel(tab: str, library: Library, prompt: gr.Textbox, negative: gr.Textbox, 
         with gr.Row():
             style_name = gr.Textbox(label="Save the prompts as a style named", elem_id=f"{tab}-style-name", scale=3)
             save = gr.Button("Save style", size="sm", elem_id=f"{tab}-save-style", scale=1)
-            refresh = gr.Button("🔄 Refresh", size="sm", elem_id=f"{tab}-refresh", scale=1)
+            refresh = gr.Button("Refresh", size="sm", elem_id=f"{tab}-refresh", scale=1)
         note = gr.Markdown("", elem_id=f"{tab}-extra-note")
 
     def pick_lora(current: str, event: gr.SelectData) -> str:

@@ -30,7 +30,7 @@ def create(studio):
                 strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength (how much to change)")
                 resize_mode = gr.Radio(["resize", "crop", "fill"], value="resize", label="Fit to size by")
             prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager.library)
+            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager)
             gr.Examples([[f"{EXAMPLES}/cat.png", "a watercolour painting of a cat", 0.6],
                          [f"{EXAMPLES}/coffee.png", "a cup of coffee, pencil sketch", 0.7]], [image, prompt, strength])
         with gr.Column():

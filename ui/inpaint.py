@@ -47,7 +47,7 @@ def create(studio):
                     only_masked_padding = gr.Slider(0, 256, value=32, step=4, label="Padding around it (pixels)")
             strength = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Strength")
             prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager.library)
+            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager)
             gr.Examples([[f"{EXAMPLES}/astronaut.png", "a golden space helmet"],
                          [f"{EXAMPLES}/cat.png", "a tiny red bow tie"]], [image, prompt])
         with gr.Column():

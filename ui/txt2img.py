@@ -23,7 +23,7 @@ def create(studio):
     with gr.Row():
         with gr.Column():
             prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager.library)
+            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager)
             gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
                          ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
                          ["isometric cozy reading room, soft light, 3d render", ""]], [prompt, negative])
