@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +22,6 @@ from PIL import Image
 
 from . import control, lora, networks, prompt_encoding, provenance, styles, vae
 from . import embeddings as embedding_files
-from . import model_folders
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .content_credentials import ContentCredentials
@@ -106,7 +105,7 @@ class PipelineManager:
         entry = self._entry(request.model)  # the request's model, resolved once for the whole run
         facts = self._facts_of(entry)
         resolved, warnings = validate(request, facts, self.samplers(), self.settings.limits, list(self.library.vaes()))
-        resolved = self._with_styles(resolved, warnings)
+        resolved = styles.with_styles(resolved, self.library.styles(), warnings)  # before all else, as in A1111
         seed = resolved.seed if resolved.seed >= 0 else random.randrange(MAX_SEED - resolved.batch_size)
         with self._holding_device():
             self.busy = True
@@ -138,7 +137,8 @@ class PipelineManager:
             images = [watermark.mark(image) for image in images]
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
-        labels = self._labels(resolved, extras)
+        vae_file = self.library.vaes()[resolved.vae].path if resolved.vae else None
+        labels = provenance.labels(resolved, vae_file, extras.infotext)
         infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names, labels)
                      for s in seeds]
         self.last_run = {"mode": mode, "fallbacks": fallbacks, "timings": timings}
@@ -367,29 +367,6 @@ class PipelineManager:
             return module, module_bytes(module)
 
         return self._cached_or_load(key, f"VAE {name}", load)
-
-    def _with_styles(self, request: GenerationRequest, warnings: list[str]) -> GenerationRequest:
-        """The request with its styles applied to both prompts, as A1111 applies them before anything else."""
-        if not request.styles:
-            return request
-        known = self.library.styles()
-        chosen = [known[name] for name in request.styles if name in known]
-        for name in request.styles:
-            if name not in known:
-                warnings.append(f"styles: no style named {name!r} (known: {', '.join(known) or 'none'})")
-        prompt, negative = styles.apply_styles(request.prompt, request.negative_prompt, chosen)
-        return replace(request, prompt=prompt, negative_prompt=negative)
-
-    def _labels(self, request: GenerationRequest, extras: networks.RunNetworks) -> dict:
-        """What the infotext adds for this run, with A1111's names: CLIP skip, the VAE, LoRA and embedding hashes."""
-        labels = {}
-        if request.vae:
-            found = self.library.vaes()[request.vae]
-            labels.update({"VAE hash": model_folders.full_hash(found.path)[:10], "VAE": request.vae})
-        if request.clip_skip > 1:
-            labels["Clip skip"] = request.clip_skip
-        labels.update(extras.infotext)
-        return labels
 
     def _in_use(self) -> set[str]:
         """Models the current run uses: never dropped from RAM to make room for another of its models."""

@@ -15,8 +15,6 @@ from typing import Callable
 
 from . import embeddings, lora, model_folders, prompt_syntax
 
-LORA_KINDS = ("lora", "lyco")  # A1111 reads <lyco:...> as a LoRA too
-
 
 @dataclass
 class RunNetworks:
@@ -38,7 +36,7 @@ def prepare(prompt: str, negative: str, library, base, read_lora: Callable, read
                      for t in negative_tags]
     hashes = []
     for tag in tags:
-        if tag.kind not in LORA_KINDS:
+        if tag.kind not in prompt_syntax.LORA_KINDS:  # A1111 reads <lyco:...> as a LoRA too
             run.warnings.append(f"prompt: {tag.text} left out: Easel does not support {tag.kind} networks")
             continue
         found = library.loras().get(tag.name)
@@ -52,6 +50,9 @@ def prepare(prompt: str, negative: str, library, base, read_lora: Callable, read
         except lora.LoraError as error:
             run.warnings.append(f"prompt: {tag.text} left out: {error}")
             continue
+        if tag.ignored:
+            run.warnings.append(f"prompt: {tag.text}: Easel does not use {', '.join(tag.ignored)}; "
+                                "the text-encoder and UNet weights are applied")
         run.loras.append((lora_file, tag.te_weight, tag.unet_weight))
         hashes.append(f"{_hash_name(tag.name)}: {model_folders.addnet_hash(found.path)[:12]}")
     if hashes:

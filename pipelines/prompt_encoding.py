@@ -162,7 +162,7 @@ class Conditioning:
     batch_size: int
 
     def index_at(self, step: int) -> int:
-        return next((i for i, end in enumerate(self.ends) if step <= end), len(self.ends) - 1)
+        return next((i for i, end in enumerate(self.ends) if step <= end), 0)  # past the end: the first, as A1111
 
     def arguments(self) -> dict:
         """The pipeline's prompt_embeds arguments for the first step (diffusers repeats them per picture)."""

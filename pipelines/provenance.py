@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image
 
+from . import model_folders
 from .metadata import exif_with_parameters, format_parameters, save_png
 from .version import VERSION
 
@@ -114,6 +115,18 @@ def source_type_of(image: Image.Image) -> str | None:
 def source_type(reworks_a_picture: bool, parent: dict | None) -> str:
     """Generated from a prompt, or a user's picture partly regenerated (a generated parent stays generated)."""
     return COMPOSITE if reworks_a_picture and parent is None else GENERATED
+
+
+def labels(request, vae_file, network_hashes: dict) -> dict:
+    """What the infotext adds for a run, with A1111's names: the VAE and its hash, CLIP skip (when not 1), and the
+    LoRA and embedding hashes (networks.py)."""
+    added = {}
+    if vae_file is not None:
+        added.update({"VAE hash": model_folders.full_hash(vae_file)[:10], "VAE": request.vae})
+    if request.clip_skip > 1:
+        added["Clip skip"] = request.clip_skip
+    added.update(network_hashes)
+    return added
 
 
 def infotext(request, model_name: str, model_hash: str | None, seed: int, fallbacks: list[str],

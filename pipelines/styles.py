@@ -13,6 +13,7 @@ Saving keeps every other row, and refuses to write over a file that it, or A1111
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import stat
@@ -237,3 +238,14 @@ def _write_then_replace(path: Path, header: list[str], rows: list[list[str]]) ->
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def with_styles(request, known: dict[str, Style], warnings: list[str]):
+    """A GenerationRequest with its `styles` applied to both prompts; unknown names are added to `warnings`."""
+    if not request.styles:
+        return request
+    for name in unknown_styles(request.styles, known):
+        warnings.append(f"styles: no style named {name!r} (known: {', '.join(known) or 'none'})")
+    chosen = [known[name] for name in request.styles if name in known]
+    prompt, negative = apply_styles(request.prompt, request.negative_prompt, chosen)
+    return dataclasses.replace(request, prompt=prompt, negative_prompt=negative)

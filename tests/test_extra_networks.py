@@ -150,15 +150,23 @@ def test_styles_are_applied_on_the_server(folders_manager):
 
 
 def test_the_parameters_text_reproduces_the_picture(folders_manager):
-    """A picture made with a LoRA, weights, an embedding, CLIP skip and a VAE, made again from its infotext."""
+    """A picture made with a LoRA, weights, an embedding, CLIP skip and a VAE, made again from what PNG Info reads."""
+    from pipelines import SHARED_NAMES
+    from ui.common import EngineInfo
+    from ui.png_info import settings_from
+
     vae = next(iter(folders_manager.library.vaes()))
     first, result = pixels(folders_manager, prompt="a (red:1.2) cat <lora:tiny-lora:0.7>", negative_prompt="tinyemb",
-                           clip_skip=2, vae=vae)
-    parsed = parse_parameters(result.infotexts[0])
-    again, _ = pixels(folders_manager, prompt=parsed["prompt"], negative_prompt=parsed["negative_prompt"],
-                      seed=parsed["seed"], steps=parsed["steps"], clip_skip=parsed["clip_skip"],
-                      vae=parsed["settings"]["VAE"], guidance_scale=parsed["cfg_scale"], sampler=parsed["sampler"])
-    assert np.array_equal(first, again)
+                           clip_skip=2, vae=vae, sampler="Euler a")
+    info = EngineInfo(models=["tiny-sd15"], default_model="tiny-sd15", samplers=folders_manager.samplers(),
+                      control_types=[], default_sampler="Euler", default_size=64, default_steps=2, max_steps=50,
+                      max_batch=4, max_side=512, vaes=[vae])
+    values, skipped = settings_from(result.infotexts[0], info)
+    assert skipped == []
+    sent = {name: value for name, value in zip(SHARED_NAMES, values) if isinstance(value, (str, int, float, list))}
+    assert (sent["clip_skip"], sent["vae"]) == (2, vae)
+    again = folders_manager.generate(GenerationRequest(**sent))
+    assert np.array_equal(first, np.asarray(again.images[0], dtype=np.int16))
 
 
 def test_a_broken_lora_file_is_left_out_naming_it(folders_manager, tmp_path):

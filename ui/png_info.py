@@ -67,6 +67,7 @@ def settings_from(text: str, info) -> tuple[list, list[str]]:
     # embedding names need nothing: they are in the prompt, which is sent as it is
     values.setdefault("clip_skip", 1)
     values.setdefault("vae", "Automatic")
+    values["styles"] = []  # the prompts read hold their styles already: choosing them again would add them twice
     if values.get("sampler") and parsed["settings"].get("Schedule type", "").lower() == "karras":
         values["sampler"] = f"{values['sampler']} Karras"  # A1111 1.10 writes these apart
     skipped = []
