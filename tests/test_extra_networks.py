@@ -15,7 +15,7 @@ from pipelines.metadata import parse_parameters
 from pipelines.request import GenerationRequest
 from pipelines.tiny import tiny_extras_dir
 
-BASE = dict(model="tiny-sd15", steps=2, seed=11, width=64, height=64)
+BASE = dict(model="tiny-sd15", steps=1, seed=11, width=64, height=64)
 
 
 @pytest.fixture(scope="module")
