@@ -17,7 +17,7 @@ from server import app_settings
 from server.access import LoginRequired
 from ui import zerogpu
 from ui.assets import STYLE_CSS
-from ui.common import EngineInfo
+from ui.common import PAGE_JS, EngineInfo
 
 log = logging.getLogger("easel")
 
@@ -82,7 +82,7 @@ def launch_options(settings: app_settings.AppSettings, manager=None) -> dict:
     return dict(
         server_name=settings.host, server_port=settings.port, share=settings.share,
         auth=settings.auth or None, max_file_size=settings.max_upload, state_session_capacity=settings.max_sessions,
-        css_paths=[str(STYLE_CSS)], footer_links=["api", "gradio"], show_error=False,
+        css_paths=[str(STYLE_CSS)], js=PAGE_JS, footer_links=["api", "gradio"], show_error=False,
         app_kwargs=app_kwargs or None,
     )
 

@@ -75,6 +75,20 @@ def test_stop_by_run_id_ends_that_run_within_a_step_and_never_the_next(manager):
     assert info.startswith("next") and "Seed: 2" in info
 
 
+def test_one_stop_names_the_tabs_latest_runs_and_ends_the_one_that_runs(manager):
+    """The page sends its tab's few latest ids: a Generate click that Gradio ignored (its run was still pending)
+    made an id of its own, and the run that does go on must still stop."""
+    engine = CountingSteps(manager)
+    runner = Runner(engine, outputs_dir=None)
+    run = runner.run(GenerationRequest(prompt="a", steps=40, seed=1), [], no_progress, run_id="running")
+    while engine.steps == 0:
+        next(run)
+    runner.stop("older running ignored-click " + "x" * 100)  # a name too long to be the page's is passed over
+    with pytest.raises(gr.Error, match="Stopped"):
+        last(run)
+    assert engine.steps < 40
+
+
 def test_a_stop_that_comes_while_its_run_still_waits_ends_it_at_its_start(manager):
     engine = CountingSteps(manager)
     runner = Runner(engine, outputs_dir=None)
@@ -119,8 +133,8 @@ def test_each_tabs_stop_button_cancels_that_tabs_generate_and_nothing_else(tiny_
         cancels = [fn.cancels for _, fn in triggered_by(f"{tab}-stop") if fn.is_cancel_function]
         assert cancels == [[generate]], tab
         [stop_fn] = [fn for _, fn in triggered_by(f"{tab}-stop") if not fn.is_cancel_function]
-        assert f"window.easelRuns ??= {{}})['{tab}'] = id" in generate_fn.js  # the click names the run
-        assert f"window.easelRuns?.['{tab}']" in stop_fn.js  # and this tab's Stop sends that name
+        assert f"window.easelRuns?.['{tab}-generate']?.at(-1)" in generate_fn.js  # the name its click made
+        assert f"window.easelRuns?.['{tab}-generate']" in stop_fn.js  # and this tab's Stop sends those names
         assert stop_fn.inputs == [generate_fn.inputs[-1]]  # through the run id the Generate receives
 
 

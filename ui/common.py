@@ -223,15 +223,31 @@ def format_bytes(nbytes: int | None) -> str:
     return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**28 else f"{nbytes / 2**20:.1f} MiB"
 
 
-# The page names each run it starts with an id of its own, made at the click, and its Stop sends that id.
-# So a Stop can only end the run the user saw, even when it reaches a busy server after the next one began.
+# The page names each run it starts with an id of its own, and its Stop sends those ids, so a Stop can only end
+# runs the user started from this tab, even when it reaches a busy server after the next one began.
+# The id is made in the Generate click itself (PAGE_JS, a capture listener, so it runs as the click is
+# dispatched): Gradio runs an event's own `js` only later, after awaits of its own, and on a loaded machine a
+# Stop pressed just after Generate was seen to read the id of the run before, so the new run went on to the end.
+# A click that Gradio ignores (its run is still pending) makes an id too, so Stop sends the tab's few latest ids,
+# not only the newest: the server ends those that run or wait, and ids of runs long over cost nothing.
+RUN_IDS_KEPT = 4
+PAGE_JS = """() => {
+  const newId = () => crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+  window.easelNewRunId = newId;
+  window.easelRuns ??= {};
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest?.("button[id$='-generate']");
+    if (!button) return;
+    const ids = (window.easelRuns[button.id] ??= []);
+    ids.push(newId());
+    ids.splice(0, Math.max(0, ids.length - %d));
+  }, true);
+}""" % RUN_IDS_KEPT
 NEW_RUN_JS = """(...values) => {
-  const id = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
-  (window.easelRuns ??= {})[%r] = id;
-  values[values.length - 1] = id;
+  values[values.length - 1] = window.easelRuns?.[%r]?.at(-1) ?? window.easelNewRunId?.() ?? `${Date.now()}`;
   return values;
 }"""
-STOP_RUN_JS = "() => [window.easelRuns?.[%r] ?? '']"
+STOP_RUN_JS = "() => [(window.easelRuns?.[%r] ?? []).join(' ')]"
 
 
 def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> None:
@@ -239,7 +255,7 @@ def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> No
 
     Stop does two things, for the two places a run can be: Gradio's cancel takes a run still waiting in the
     queue out of it (and closes a running one's generator, where the page already knows the run's event),
-    and `stop(run_id)` cancels the engine run of the id this page gave it, whether it runs yet or not.
+    and `stop(run_ids)` cancels the engine runs of the ids this page gave them, whether they run yet or not.
     On ZeroGPU the handler runs inside a GPU call sized by the request (zerogpu.py).
     """
     history, stop = studio.history, studio.runner.stop
@@ -251,9 +267,9 @@ def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> No
         on_gpu(guard(handler), seconds), own_inputs + panels.settings() + [history, run_id],
         [panels.gallery, panels.info, panels.status, history],
         api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1, preprocess=False,
-        js=NEW_RUN_JS % api_name,
+        js=NEW_RUN_JS % panels.generate.elem_id,
     )
-    panels.stop.click(stop, [run_id], None, js=STOP_RUN_JS % api_name, api_visibility="private", queue=False,
+    panels.stop.click(stop, [run_id], None, js=STOP_RUN_JS % panels.generate.elem_id, api_visibility="private", queue=False,
                       cancels=[event])
 
 

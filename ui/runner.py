@@ -4,8 +4,8 @@ Every tab's handler builds a GenerationRequest and hands it to `Runner.run`, a g
 (gallery, info, status, history) while the engine works in a thread, so the page shows the progress bar, the
 latent preview and the ETA.
 
-Stop names the run it means by the id the page gave that run at its Generate click (common.wire), and
-`stop` sets that run's cancel token, whether the run has started yet or not; Gradio's own cancel of the
+Stop names the runs it means by the ids the page gave them at their Generate clicks (common.wire), and
+`stop` sets those runs' cancel tokens, whether they have started yet or not; Gradio's own cancel of the
 event also closes the run's generator, whose `finally` sets the token too. Either is enough. The id matters:
 a Stop that looked up "this session's run" could reach a busy server after the next run had started and
 stop that one, while the one the user meant went on to the end. And Gradio's cancel alone was seen to be
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # pictures kept in a session's history
 UPDATE_PERIOD = 0.25  # seconds between updates to the page (progress, preview) while a run goes on
 EARLY_STOPS_KEPT = 1000  # ids of runs stopped before they started, remembered until they start
+STOP_IDS_LIMIT = 16  # the page sends a tab's few latest run ids; more than this is not the page
 RUN_ID_LENGTH = 64  # the page's run ids are UUIDs (36 characters); anything longer is not one of them
 
 
@@ -58,19 +59,21 @@ class Runner:
         self._early_stops: OrderedDict[str, None] = OrderedDict()  # stopped while still waiting to start
         self._runs_lock = threading.Lock()
 
-    def stop(self, run_id: str | None) -> None:
-        """Stop the run the page named `run_id`: at once if it runs, at its start if it still waits."""
-        run_id = _valid_run_id(run_id)
-        if run_id is None:
-            return
-        with self._runs_lock:
-            token = self._runs.get(run_id)
-            if token is not None:
-                token.cancel()
-                return
-            self._early_stops[run_id] = None
-            while len(self._early_stops) > EARLY_STOPS_KEPT:
-                self._early_stops.popitem(last=False)
+    def stop(self, run_ids: str | None) -> None:
+        """Stop the runs the page named (ids separated by spaces): at once if they run, at their start if they
+        still wait."""
+        for run_id in (run_ids.split()[:STOP_IDS_LIMIT] if isinstance(run_ids, str) else []):
+            run_id = _valid_run_id(run_id)
+            if run_id is None:
+                continue
+            with self._runs_lock:
+                token = self._runs.get(run_id)
+                if token is not None:
+                    token.cancel()
+                    continue
+                self._early_stops[run_id] = None
+                while len(self._early_stops) > EARLY_STOPS_KEPT:
+                    self._early_stops.popitem(last=False)
 
     def run(self, generation: GenerationRequest, history: list | None, progress: gr.Progress,
             run_id: str | None = None):
