@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 
 from .catalog import ControlNetEntry, ModelEntry
+from . import single_file_configs
 from .errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,9 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) 
         config = locate(entry.config, entry.base_dir)
         kwargs["config"] = config.where
         kwargs["local_files_only"] = config.kind == "folder"
+    else:  # the family's published configs ship with Easel: no hub, no network
+        kwargs["config"] = str(single_file_configs.config_folder(family, inpainting))
+        kwargs["local_files_only"] = True
     try:
         pipeline = cls.from_single_file(str(path), **kwargs)
     except Exception as error:
