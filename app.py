@@ -48,7 +48,7 @@ def build_app(settings: app_settings.AppSettings):
     default = library.models.get(library.default)
     limits = settings.engine.limits
     info = EngineInfo(
-        models=list(library.models), default_model=library.default, samplers=list(SAMPLERS),
+        models=list(library.models), model_labels=library.model_choices(), default_model=library.default, samplers=list(SAMPLERS),
         control_types=sorted(library.control_types_by_family()),
         default_sampler=FAMILIES["sd1"].default_sampler,
         default_size=(default.default_size if default and default.default_size else FAMILIES["sd1"].default_size),

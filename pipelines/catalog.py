@@ -225,6 +225,12 @@ class Library:
             raise ValueError("no styles file is set (--styles)")
         save_style(self.styles_file, style)
 
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(label, name) of every model, for the model lists: labels with the family, read from the weights."""
+        from .model_sources import model_label
+
+        return [(model_label(entry), name) for name, entry in self.models.items()]
+
     def styles(self) -> dict:
         """The styles by name, read from styles.csv each time (it is small, and the page may have added one)."""
         if self.styles_file is None:

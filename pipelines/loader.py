@@ -20,11 +20,10 @@ import torch
 from .catalog import ControlNetEntry, ModelEntry
 from . import single_file_configs
 from .errors import ModelLoadError
+from .model_sources import PICKLE_SUFFIXES, SINGLE_FILE_SUFFIXES, family_from_single_file_keys, family_from_unet_config, \
+    locate, peek_safetensors
 
 log = logging.getLogger(__name__)
-
-PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl"}  # loading these runs arbitrary code
-SINGLE_FILE_SUFFIXES = {".safetensors", *PICKLE_SUFFIXES}
 
 # Only what a diffusers pipeline needs: skip the repos' duplicate single-file checkpoints and pickles.
 _DOWNLOAD_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors"]
@@ -42,91 +41,6 @@ class LoadedBase:
     model_hash: str | None  # AUTOMATIC1111-style short hash, for single files; hub revision for hub models
     identity: dict = field(default_factory=dict)  # {"revision": commit} of a hub model, {"sha256": ...} of a file
     embeddings: set = field(default_factory=set)  # textual-inversion tokens added to its tokenizer (embeddings.py)
-
-
-@dataclass
-class Location:
-    kind: str  # "file", "folder" or "hub"
-    where: str
-
-
-def locate(source: str, base_dir: Path | None) -> Location:
-    """Say what a `source` refers to: an existing file or folder (relative to the library), else a hub id."""
-    path = Path(source).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    if path.is_file():
-        return Location("file", str(path))
-    if path.is_dir():
-        return Location("folder", str(path))
-    if path.suffix.lower() in SINGLE_FILE_SUFFIXES or source.startswith(("/", ".", "~")) or source.count("/") != 1:
-        return Location("missing", str(path))
-    return Location("hub", source)
-
-
-# --- family detection ----------------------------------------------------------------------------
-
-
-def family_from_unet_config(config: dict) -> str:
-    if config.get("addition_embed_type") == "text_time":  # SDXL's micro-conditioning
-        return "sdxl"
-    if config.get("cross_attention_dim") == 1024:  # OpenCLIP ViT-H text features
-        return "sd2"
-    return "sd1"
-
-
-def family_from_single_file_keys(keys: set[str]) -> str:
-    if any(k.startswith("conditioner.embedders.1.") for k in keys):
-        return "sdxl"
-    if any(k.startswith("conditioner.embedders.0.model.") for k in keys):
-        raise ValueError("this looks like an SDXL refiner, which Easel does not run as a base model")
-    if any(k.startswith("cond_stage_model.model.") for k in keys):
-        return "sd2"
-    if any(k.startswith("cond_stage_model.transformer.") for k in keys):
-        return "sd1"
-    raise ValueError("its tensors are not those of an SD 1.x, SD 2.x or SDXL checkpoint")
-
-
-def peek(entry: ModelEntry) -> tuple[str, bool] | None:
-    """(family, inpainting) from configs or tensor names alone, without loading weights; None if unknown yet."""
-    location = locate(entry.source, entry.base_dir)
-    try:
-        if location.kind == "folder":
-            return _peek_folder(Path(location.where))
-        if location.kind == "file" and location.where.endswith(".safetensors"):
-            return _peek_safetensors(location.where)
-        if location.kind == "hub":
-            folder = _cached_snapshot(entry)
-            return _peek_folder(Path(folder)) if folder else None
-    except Exception:  # noqa: BLE001 - unreadable here: loading will say why, with the model's name
-        return None
-    return None
-
-
-def _peek_folder(folder: Path) -> tuple[str, bool]:
-    config = json.loads((folder / "unet" / "config.json").read_text())
-    return family_from_unet_config(config), config.get("in_channels") == 9
-
-
-def _peek_safetensors(path: str) -> tuple[str, bool]:
-    from safetensors import safe_open
-
-    with safe_open(path, framework="pt") as checkpoint:
-        keys = set(checkpoint.keys())
-        conv_in = "model.diffusion_model.input_blocks.0.0.weight"
-        inpainting = conv_in in keys and checkpoint.get_slice(conv_in).get_shape()[1] == 9
-    return family_from_single_file_keys(keys), inpainting
-
-
-def _cached_snapshot(entry: ModelEntry) -> str | None:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return snapshot_download(entry.source, revision=entry.revision, local_files_only=True,
-                                 allow_patterns=["model_index.json", "*/config.json"])
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        return None
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -175,7 +89,7 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) 
         raise ModelLoadError(entry.name, f"{path.name}: unknown file type {suffix!r}; use a .safetensors checkpoint or a diffusers folder")
     if suffix == ".safetensors":
         try:
-            family, inpainting = _peek_safetensors(str(path))
+            family, inpainting = peek_safetensors(str(path))
         except ValueError as error:
             raise ModelLoadError(entry.name, f"{path.name}: {error}") from None
     else:  # a pickle the user opted in to: its tensor names are only known once it is unpickled

@@ -27,7 +27,8 @@ from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, Contr
 from .content_credentials import ContentCredentials
 from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
 from .errors import InvalidRequest, OutOfMemory
-from .loader import LoadedBase, load_base, load_controlnet, locate, peek
+from .loader import LoadedBase, load_base, load_controlnet
+from .model_sources import locate, peek
 from .model_cache import CachedModel, ModelCache
 from .preview import latents_to_preview
 from .request import MAX_SEED, CancelToken, GenerationRequest, GenerationResult, ModelFacts, StepInfo

@@ -3,7 +3,7 @@
 A `.safetensors` checkpoint from A1111's `Stable-diffusion/` or ComfyUI's `checkpoints/` holds weights only.
 Without `config:` in the library, diffusers would fetch the configs of the family's reference repo from the
 hub. Easel writes the same configs here instead, once per process, for the family read from the tensors
-(loader.peek): the published architectures of SD 1.5, SD 2.1 (768, v-prediction, as diffusers assumes for
+(model_sources.peek): the published architectures of SD 1.5, SD 2.1 (768, v-prediction, as diffusers assumes for
 every SD 2 checkpoint), SDXL 1.0 and their inpainting models, with CLIP's tokenizer from assets/.
 Only the fields that differ from the classes' defaults are written; diffusers fills in the rest.
 """

@@ -173,21 +173,17 @@ include_builtin: false  # real models cannot be downloaded where the tiny ones a
 models:
   tiny-sd15:
     source: sd15-tiny
-    label: Tiny SD 1.x (random weights)
     inpaint: tiny-sd15-inpaint
     default_size: {TINY_SIZE}
   tiny-sd15-inpaint:
     source: sd15-tiny-inpaint
-    label: Tiny SD 1.x inpainting (random weights)
     default_size: {TINY_SIZE}
   tiny-sd15-single-file:
     source: sd15-tiny.safetensors
     config: sd15-tiny
-    label: Tiny SD 1.x, single file (random weights)
     default_size: {TINY_SIZE}
   tiny-sdxl:
     source: sdxl-tiny
-    label: Tiny SDXL (random weights)
     default_size: {TINY_SIZE}
 
 controlnets:

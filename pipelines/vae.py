@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-PICKLE_SUFFIXES = {".pt", ".ckpt", ".bin", ".pth"}
+from .model_sources import PICKLE_SUFFIXES
 
 
 class VaeError(Exception):

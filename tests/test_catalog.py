@@ -66,3 +66,21 @@ def test_the_tiny_models_command_writes_a_library_that_loads(tiny_dir):
     assert {"sd1/canny", "sd1/tile", "sdxl/canny"} == set(library.controlnets)
     for entry in library.models.values():
         assert (tiny_dir / entry.source).exists()
+
+
+def test_the_model_list_labels_each_model_with_its_family_read_from_the_weights(tiny_dir, tmp_path):
+    import shutil
+
+    misleading = tmp_path / "sd15-style"  # an SDXL model whose name says otherwise
+    shutil.copytree(tiny_dir / "sdxl-tiny", misleading)
+    (tmp_path / "models.yaml").write_text(
+        "include_builtin: false\nmodels:\n"
+        f"  tiny-sd15: {tiny_dir / 'sd15-tiny'}\n"
+        f"  inpainter: {tiny_dir / 'sd15-tiny-inpaint'}\n"
+        f"  one-file: {{source: {tiny_dir / 'sd15-tiny.safetensors'}, label: My single file}}\n"
+        f"  sd15-style: {misleading}\n"
+        "  not-downloaded: {source: someone/not-in-the-cache, label: Some hub model}\n")
+    choices = Library.from_file(tmp_path / "models.yaml").model_choices()
+    assert choices == [("SD 1.x · tiny-sd15", "tiny-sd15"), ("SD 1.x inpainting · inpainter", "inpainter"),
+                       ("SD 1.x · My single file", "one-file"), ("SDXL · sd15-style", "sd15-style"),
+                       ("Some hub model", "not-downloaded")]  # its family is known once it is downloaded

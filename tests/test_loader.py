@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from pipelines.catalog import ModelEntry
-from pipelines.loader import ModelLoadError, load_base, peek
+from pipelines.loader import ModelLoadError, load_base
+from pipelines.model_sources import peek
 from pipelines.request import GenerationRequest
 
 

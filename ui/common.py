@@ -41,6 +41,11 @@ class EngineInfo:
     demo: bool = False
     vaes: list[str] = field(default_factory=list)  # from the model folders' VAE folder
     styles: list[str] = field(default_factory=list)  # from styles.csv
+    model_labels: list[tuple[str, str]] = field(default_factory=list)  # (label with the family, name)
+
+    @property
+    def model_choices(self) -> list:
+        return self.model_labels or self.models
 
     @property
     def vae_choices(self) -> list[str]:
@@ -78,7 +83,7 @@ class Panels:
 # What the engine tells the page (EngineInfo's fields) for the settings whose default or choices are the model's.
 _DEFAULT_FROM_ENGINE = {"model": "default_model", "sampler": "default_sampler", "steps": "default_steps",
                         "width": "default_size", "height": "default_size"}
-_CHOICES_FROM_ENGINE = {"model": "models", "sampler": "samplers", "vae": "vae_choices", "styles": "styles"}
+_CHOICES_FROM_ENGINE = {"model": "model_choices", "sampler": "samplers", "vae": "vae_choices", "styles": "styles"}
 _ELEM_NAMES = {"negative_prompt": "negative"}  # the page's element ids, which browser tests and CSS use
 
 
@@ -128,7 +133,7 @@ def settings_panel(tab: str, info: EngineInfo, prompt, negative, engine: Engine)
     shown["styles"] = widget("styles")
     library = engine.library
     extra_networks.panel(tab, library, prompt, negative, shown["styles"],
-                         [(shown["model"], lambda: list(library.models)),
+                         [(shown["model"], library.model_choices),
                           (shown["vae"], lambda: ["Automatic", *sorted(library.vaes())])])
     missing = set(SHARED_NAMES) - set(shown)
     assert not missing, f"the settings panel does not show {missing}"  # a new shared setting needs a place here

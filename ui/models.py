@@ -35,7 +35,7 @@ def create(studio):
     table = gr.Markdown(report(manager), elem_id="models-report")
     movable = not zerogpu.active()  # on ZeroGPU weights are placed at start and in each GPU call, not by hand
     with gr.Row():
-        model = gr.Dropdown(studio.info.models, value=studio.info.default_model, label="Model")
+        model = gr.Dropdown(studio.info.model_choices, value=studio.info.default_model, label="Model")
         preload = gr.Button("Preload", interactive=movable)
         unload = gr.Button("Unload", interactive=movable)
         unload_all = gr.Button("Unload everything", interactive=movable)

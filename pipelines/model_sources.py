@@ -1,0 +1,117 @@
+"""Where a model reference points (file, folder, hub id) and which family it is, read without loading weights.
+
+Nothing here imports torch: the page asks for the family of every model in the library (its dropdown labels)
+before the engine is imported, and the loader asks the same before it loads anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the catalog labels its models with `model_label`: no import cycle at run time
+    from .catalog import ModelEntry
+
+
+PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl"}  # loading these runs arbitrary code
+SINGLE_FILE_SUFFIXES = {".safetensors", *PICKLE_SUFFIXES}
+
+
+@dataclass
+class Location:
+    kind: str  # "file", "folder" or "hub"
+    where: str
+
+
+def locate(source: str, base_dir: Path | None) -> Location:
+    """Say what a `source` refers to: an existing file or folder (relative to the library), else a hub id."""
+    path = Path(source).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if path.is_file():
+        return Location("file", str(path))
+    if path.is_dir():
+        return Location("folder", str(path))
+    if path.suffix.lower() in SINGLE_FILE_SUFFIXES or source.startswith(("/", ".", "~")) or source.count("/") != 1:
+        return Location("missing", str(path))
+    return Location("hub", source)
+
+
+# --- family detection ----------------------------------------------------------------------------
+
+
+def family_from_unet_config(config: dict) -> str:
+    if config.get("addition_embed_type") == "text_time":  # SDXL's micro-conditioning
+        return "sdxl"
+    if config.get("cross_attention_dim") == 1024:  # OpenCLIP ViT-H text features
+        return "sd2"
+    return "sd1"
+
+
+def family_from_single_file_keys(keys: set[str]) -> str:
+    if any(k.startswith("conditioner.embedders.1.") for k in keys):
+        return "sdxl"
+    if any(k.startswith("conditioner.embedders.0.model.") for k in keys):
+        raise ValueError("this looks like an SDXL refiner, which Easel does not run as a base model")
+    if any(k.startswith("cond_stage_model.model.") for k in keys):
+        return "sd2"
+    if any(k.startswith("cond_stage_model.transformer.") for k in keys):
+        return "sd1"
+    raise ValueError("its tensors are not those of an SD 1.x, SD 2.x or SDXL checkpoint")
+
+
+def peek(entry: "ModelEntry") -> tuple[str, bool] | None:
+    """(family, inpainting) from configs or tensor names alone, without loading weights; None if unknown yet."""
+    location = locate(entry.source, entry.base_dir)
+    try:
+        if location.kind == "folder":
+            return _peek_folder(Path(location.where))
+        if location.kind == "file" and location.where.endswith(".safetensors"):
+            return peek_safetensors(location.where)
+        if location.kind == "hub":
+            folder = _cached_snapshot(entry)
+            return _peek_folder(Path(folder)) if folder else None
+    except Exception:  # noqa: BLE001 - unreadable here: loading will say why, with the model's name
+        return None
+    return None
+
+
+def _peek_folder(folder: Path) -> tuple[str, bool]:
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    return family_from_unet_config(config), config.get("in_channels") == 9
+
+
+def peek_safetensors(path: str) -> tuple[str, bool]:
+    from safetensors import safe_open
+
+    with safe_open(path, framework="numpy") as checkpoint:  # the header only: no tensor is read, no torch
+        keys = set(checkpoint.keys())
+        conv_in = "model.diffusion_model.input_blocks.0.0.weight"
+        inpainting = conv_in in keys and checkpoint.get_slice(conv_in).get_shape()[1] == 9
+    return family_from_single_file_keys(keys), inpainting
+
+
+def _cached_snapshot(entry: "ModelEntry") -> str | None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(entry.source, revision=entry.revision, local_files_only=True,
+                                 allow_patterns=["model_index.json", "*/config.json"])
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
+def model_label(entry: "ModelEntry") -> str:
+    """What the model list shows: the family read from the weights, then the name ("SDXL · juggernaut").
+    A hub model not downloaded yet shows its name alone: its family is known once it is."""
+    from .catalog import FAMILIES
+
+    known = peek(entry)
+    name = entry.label or entry.name
+    if known is None:
+        return name
+    family, inpainting = known
+    return f"{FAMILIES[family].label}{' inpainting' if inpainting else ''} · {name}"
