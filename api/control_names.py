@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipelines import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS
+from pipelines import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS, \
+    control_type_from_name
 
 # The extension's module name -> Easel's preprocessor, for the modules Easel has (same algorithm and output).
 MODULES = {
@@ -46,12 +47,6 @@ TYPE_OF_PREPROCESSOR = {
 }
 TYPE_OF_PREPROCESSOR.pop(PASS_THROUGH, None)
 
-# Words in ControlNet file names that say their type, most specific first.
-_TYPE_WORDS = (("lineart_anime", "lineart_anime"), ("anime", "lineart_anime"), ("canny", "canny"), ("depth", "depth"),
-               ("openpose", "openpose"), ("pose", "openpose"), ("lineart", "lineart"), ("softedge", "softedge"),
-               ("hed", "softedge"), ("pidi", "softedge"), ("scribble", "scribble"), ("sketch", "scribble"),
-               ("mlsd", "mlsd"), ("normal", "normal"), ("seg", "segmentation"), ("shuffle", "shuffle"),
-               ("tile", "tile"), ("inpaint", "inpaint"))
 _HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{6,64}\]$")
 NO_MODEL = ("", "none")
 
@@ -106,8 +101,7 @@ def control_type_and_entry(library, model: str | None, preprocessor: str) -> tup
             return wanted, None
         entry = entry or named[0]
         return entry.control_type, entry.name
-    lowered = text.lower()
-    return next((t for word, t in _TYPE_WORDS if word in lowered), None), None
+    return control_type_from_name(text), None
 
 
 def control_types(library) -> dict:

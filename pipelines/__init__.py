@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .catalog import (CONTROL_TYPES, DETECT_RESOLUTION, FAMILIES, PASS_THROUGH, PREPROCESSOR_PARAMETERS,
-                          PREPROCESSORS, Library)
+                          PREPROCESSORS, Library, control_type_from_name)
     from .engine import Engine, LazyEngine
     from .errors import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
     from .lazy import LazyManager
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 # Each name by the module it comes from.
 _SOURCES: dict[str, tuple[str, ...]] = {
     "catalog": ("CONTROL_TYPES", "DETECT_RESOLUTION", "FAMILIES", "PASS_THROUGH", "PREPROCESSOR_PARAMETERS",
-                "PREPROCESSORS", "Library"),
+                "PREPROCESSORS", "Library", "control_type_from_name"),
     "engine": ("Engine", "LazyEngine"),
     "errors": ("GenerationCancelled", "InvalidRequest", "ModelLoadError", "OutOfMemory"),
     "lazy": ("LazyManager",),

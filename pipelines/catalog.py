@@ -45,6 +45,21 @@ FAMILIES = {
     "sdxl": Family("sdxl", "SDXL", 1024),
 }
 
+# Words in ControlNet file names that say their type, most specific first (A1111's ControlNet extension
+# files are named so: control_v11p_sd15_canny, diffusers_xl_depth_full, t2i-adapter_xl_sketch...).
+_TYPE_WORDS = (("lineart_anime", "lineart_anime"), ("anime", "lineart_anime"), ("canny", "canny"), ("depth", "depth"),
+               ("openpose", "openpose"), ("pose", "openpose"), ("lineart", "lineart"), ("softedge", "softedge"),
+               ("hed", "softedge"), ("pidi", "softedge"), ("scribble", "scribble"), ("sketch", "scribble"),
+               ("mlsd", "mlsd"), ("normal", "normal"), ("seg", "segmentation"), ("shuffle", "shuffle"),
+               ("tile", "tile"), ("inpaint", "inpaint"))
+
+
+def control_type_from_name(name: str) -> str | None:
+    """The control type a ControlNet's file name says, or None."""
+    lowered = name.lower()
+    return next((kind for word, kind in _TYPE_WORDS if word in lowered), None)
+
+
 # Turbo and other few-step models: what their authors recommend.
 TURBO_STEPS, TURBO_GUIDANCE, TURBO_SAMPLER = 4, 0.0, "Euler a"
 
@@ -180,13 +195,14 @@ class LibraryError(ValueError):
 @dataclass
 class Library:
     models: dict[str, ModelEntry] = field(default_factory=dict)
-    controlnets: dict[str, ControlNetEntry] = field(default_factory=dict)  # by "<family>/<type>"
+    controlnets: dict[str, ControlNetEntry] = field(default_factory=dict)  # "<family>/<type>", or a found file's name
     default: str | None = None
     # A1111 or ComfyUI model folders (--models-dir): checkpoints join `models`, the rest is listed here
     folders: list[Path] = field(default_factory=list)
     found: Found = field(default_factory=Found)
     styles_file: Path | None = None  # A1111's styles.csv
     _from_folders: set = field(default_factory=set)  # the model names the folders added (a rescan replaces them)
+    _controlnets_from_folders: set = field(default_factory=set)  # the same for ControlNets
 
     def add_folders(self, folders: list[Path], styles_file: Path | None = None) -> list[str]:
         """Scan these folders now and on every refresh; returns what the scan warns about."""
@@ -208,7 +224,23 @@ class Library:
             self._from_folders.add(name)
         if self.default is None and self.models:
             self.default = next(iter(self.models))
-        return list(self.found.warnings)
+        from .found_controlnets import entries  # reads the files' headers: safetensors, no torch
+
+        for name in self._controlnets_from_folders:
+            self.controlnets.pop(name, None)
+        found_controlnets, warnings = entries(self.found.controlnets, taken=set(self.controlnets))
+        self.controlnets.update(found_controlnets)
+        self._controlnets_from_folders = set(found_controlnets)
+        return [*self.found.warnings, *warnings]
+
+    def controlnet_for(self, family: str, control_type: str) -> ControlNetEntry | None:
+        """The ControlNet a unit of this type uses on a model of this family, unless it names one: the user's own
+        file from the model folders first, else the library's entry."""
+        for name in self._controlnets_from_folders:
+            entry = self.controlnets[name]
+            if (entry.family, entry.control_type) == (family, control_type):
+                return entry
+        return self.controlnets.get(f"{family}/{control_type}")
 
     def loras(self) -> dict:
         return self.found.loras

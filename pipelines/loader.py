@@ -20,8 +20,8 @@ import torch
 from .catalog import ControlNetEntry, ModelEntry
 from . import single_file_configs
 from .errors import ModelLoadError
-from .model_sources import PICKLE_SUFFIXES, SINGLE_FILE_SUFFIXES, family_from_single_file_keys, family_from_unet_config, \
-    locate, peek_safetensors
+from .model_sources import PICKLE_SUFFIXES, SINGLE_FILE_SUFFIXES, controlnet_family, family_from_single_file_keys, \
+    family_from_unet_config, locate, peek_folder, peek_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _load_folder(entry: ModelEntry, folder: Path, dtype, revision: str | None) -
 
     if not (folder / "model_index.json").is_file():
         raise ModelLoadError(entry.name, f"{folder} is not a diffusers model folder (no model_index.json)")
-    family, inpainting = _peek_folder(folder)
+    family, inpainting = peek_folder(folder)
     variant = entry.variant if entry.variant and any(folder.glob(f"*/*.{entry.variant}.safetensors")) else None
     pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, variant=variant, local_files_only=True)
     return LoadedBase(entry.name, pipeline, family, inpainting, model_hash=revision[:10] if revision else None,
@@ -124,7 +124,8 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) 
                       identity={"sha256": file_hash(path)})
 
 
-def load_controlnet(entry: ControlNetEntry, dtype: torch.dtype, progress: Progress | None = None):
+def load_controlnet(entry: ControlNetEntry, dtype: torch.dtype, progress: Progress | None = None,
+                    allow_pickle: bool = False):
     """Load a ControlNet (plain or union) and return (model, family read from its config)."""
     from diffusers import ControlNetModel, ControlNetUnionModel
 
@@ -133,9 +134,18 @@ def load_controlnet(entry: ControlNetEntry, dtype: torch.dtype, progress: Progre
         raise ModelLoadError(entry.name, f"no such file or folder: {location.where}")
     try:
         if location.kind == "file":
-            if not location.where.endswith(".safetensors"):
-                raise ModelLoadError(entry.name, "ControlNet files must be .safetensors")
-            model = ControlNetModel.from_single_file(location.where, torch_dtype=dtype)
+            suffix = Path(location.where).suffix.lower()
+            if suffix in PICKLE_SUFFIXES and not allow_pickle:
+                raise ModelLoadError(entry.name, f"{Path(location.where).name} is a pickle file ({suffix}); loading "
+                                                 "one can run code hidden in it. Use a .safetensors file, or start "
+                                                 "with --allow-pickle if you trust it.")
+            if suffix not in SINGLE_FILE_SUFFIXES:
+                raise ModelLoadError(entry.name, f"unknown file type {suffix!r}; use a .safetensors ControlNet")
+            # the config of a ControlNet for the family's UNet ships with Easel: no hub, no network
+            family = controlnet_family(Path(location.where)) or entry.family
+            model = ControlNetModel.from_single_file(
+                location.where, config=str(single_file_configs.controlnet_config_folder(family)),
+                local_files_only=True, torch_dtype=dtype)
         else:
             folder = Path(location.where if location.kind == "folder"
                           else download(entry.name, entry.source, None, None, progress, controlnet=True))

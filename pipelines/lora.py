@@ -18,12 +18,10 @@ from pathlib import Path
 import torch
 
 from .catalog import FAMILIES
-from .model_sources import PICKLE_SUFFIXES
+from .model_sources import FAMILY_BY_CONTEXT, PICKLE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-# The width of the text features each family's cross-attention reads.
-FAMILY_BY_CONTEXT = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
 
 
 class LoraError(Exception):

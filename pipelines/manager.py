@@ -277,7 +277,8 @@ class PipelineManager:
 
     def _controlnet(self, entry: ControlNetEntry):
         def load():
-            model, family = load_controlnet(entry, self.dtype, progress=self._load_progress)
+            model, family = load_controlnet(entry, self.dtype, progress=self._load_progress,
+                                            allow_pickle=self.settings.allow_pickle)
             self.residency.add(entry.name, "controlnet", model)
             return (model, family), module_bytes(model)
 
@@ -295,7 +296,7 @@ class PipelineManager:
                         raise InvalidRequest(f"control_units[{i}].model", f"unknown ControlNet {unit.model!r}")
                     entry = ControlNetEntry(unit.model, facts.family, unit.control_type, unit.model)
             else:
-                entry = self.library.controlnets[f"{facts.family}/{unit.control_type}"]
+                entry = self.library.controlnet_for(facts.family, unit.control_type)  # validated: there is one
             model, family = self._controlnet(entry)
             if family != facts.family:  # read from the ControlNet's own config, whatever the library says
                 raise InvalidRequest(

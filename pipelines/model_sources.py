@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # the catalog labels its models with `model_label`: no import
     from .catalog import ModelEntry
 
 
+# The width of the text features a family's cross-attention reads: the family of a LoRA or a ControlNet.
+FAMILY_BY_CONTEXT = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl"}  # loading these runs arbitrary code
 SINGLE_FILE_SUFFIXES = {".safetensors", *PICKLE_SUFFIXES}
 
@@ -67,18 +69,18 @@ def peek(entry: "ModelEntry") -> tuple[str, bool] | None:
     location = locate(entry.source, entry.base_dir)
     try:
         if location.kind == "folder":
-            return _peek_folder(Path(location.where))
+            return peek_folder(Path(location.where))
         if location.kind == "file" and location.where.endswith(".safetensors"):
             return peek_safetensors(location.where)
         if location.kind == "hub":
             folder = _cached_snapshot(entry)
-            return _peek_folder(Path(folder)) if folder else None
+            return peek_folder(Path(folder)) if folder else None
     except Exception:  # noqa: BLE001 - unreadable here: loading will say why, with the model's name
         return None
     return None
 
 
-def _peek_folder(folder: Path) -> tuple[str, bool]:
+def peek_folder(folder: Path) -> tuple[str, bool]:
     config = json.loads((folder / "unet" / "config.json").read_text())
     return family_from_unet_config(config), config.get("in_channels") == 9
 
@@ -102,6 +104,22 @@ def _cached_snapshot(entry: "ModelEntry") -> str | None:
                                  allow_patterns=["model_index.json", "*/config.json"])
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
+
+
+def controlnet_family(path: Path) -> str | None:
+    """The family a ControlNet is for, from its config or the shape of its cross-attention; None for a pickle,
+    whose tensors are known only once it is loaded (and checked then)."""
+    if path.is_dir():
+        return family_from_unet_config(json.loads((path / "config.json").read_text()))
+    if path.suffix.lower() != ".safetensors":
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as weights:  # the header only
+        for key in weights.keys():
+            if key.endswith("attn2.to_k.weight"):  # [inner width, text width]: diffusers' and LDM's names alike
+                return FAMILY_BY_CONTEXT.get(weights.get_slice(key).get_shape()[1])
+    return None
 
 
 def model_label(entry: "ModelEntry") -> str:

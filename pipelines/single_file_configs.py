@@ -4,7 +4,8 @@ A `.safetensors` checkpoint from A1111's `Stable-diffusion/` or ComfyUI's `check
 Without `config:` in the library, diffusers would fetch the configs of the family's reference repo from the
 hub. Easel writes the same configs here instead, once per process, for the family read from the tensors
 (model_sources.peek): the published architectures of SD 1.5, SD 2.1 (768, v-prediction, as diffusers assumes for
-every SD 2 checkpoint), SDXL 1.0 and their inpainting models, with CLIP's tokenizer from assets/.
+every SD 2 checkpoint), SDXL 1.0 and their inpainting models, with CLIP's tokenizer from assets/; and
+the config of a ControlNet for each of those UNets.
 Only the fields that differ from the classes' defaults are written; diffusers fills in the rest.
 """
 
@@ -90,6 +91,23 @@ def config_folder(family: str, inpainting: bool) -> Path:
     with _lock:
         if key not in _written:
             _written[key] = write_config_folder(family, inpainting, Path(_temporary_root()) / f"{family}-{int(inpainting)}")
+        return _written[key]
+
+
+def controlnet_config_folder(family: str) -> Path:
+    """A folder with the config.json of a ControlNet for this family's UNet (the published ControlNets of SD 1.5,
+    SD 2.1 and SDXL are their UNet's down half: diffusers' ControlNetModel.from_unet), for single files."""
+    key = (family, "controlnet")
+    with _lock:
+        if key not in _written:
+            from diffusers import ControlNetModel
+
+            unet = {k: v for k, v in _KINDS[family, False][1].items() if k not in ("sample_size", "up_block_types")}
+            config, _, _ = ControlNetModel.extract_init_dict(unet)  # the fields a ControlNet has, defaults filled in
+            folder = Path(_temporary_root()) / f"controlnet-{family}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel", **config}, indent=1))
+            _written[key] = folder
         return _written[key]
 
 

@@ -1,4 +1,4 @@
-"""Single-file checkpoints load with no network: the configs of their family ship with Easel.
+"""Single-file checkpoints and ControlNets load with no network: the configs of their family ship with Easel.
 
 A full-size SD 1.5 checkpoint (random weights, the published architecture) in an A1111 models folder loads and
 paints with the hub unreachable; the shipped SD 2 and SDXL configs describe architectures of exactly the
@@ -42,6 +42,21 @@ def test_the_shipped_configs_are_the_published_architectures(family, inpainting)
     assert count(vae) == VAE_PARAMETERS
 
 
+@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
+def test_the_shipped_controlnet_config_is_diffusers_controlnet_of_that_unet(family):
+    from accelerate import init_empty_weights
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from pipelines.single_file_configs import controlnet_config_folder
+
+    with init_empty_weights():
+        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(config_folder(family, False) / "unet"))
+        expected = ControlNetModel.from_unet(unet, load_weights_from_unet=False)
+        shipped = ControlNetModel.from_config(ControlNetModel.load_config(controlnet_config_folder(family)))
+    shapes = lambda model: {k: tuple(v.shape) for k, v in model.state_dict().items()}  # noqa: E731
+    assert shapes(shipped) == shapes(expected)
+
+
 def test_the_shipped_tokenizer_is_clips():
     from transformers import CLIPTokenizer
 
@@ -53,23 +68,39 @@ def test_the_shipped_tokenizer_is_clips():
     assert sdxl.pad_token == "!"
 
 
-def test_a_full_size_checkpoint_in_an_a1111_folder_loads_offline_and_paints(tmp_path, monkeypatch):
-    from benchmarks.full_size import write
+def test_a_full_size_checkpoint_and_controlnet_in_an_a1111_folder_load_offline_and_paint(tmp_path, monkeypatch,
+                                                                                         photo):
+    from diffusers import ControlNetModel
+    from safetensors.torch import save_file
+
+    from benchmarks.full_size import SD15_UNET, write
     from pipelines import GenerationRequest
     from pipelines.catalog import Library
     from pipelines.engine_settings import EngineSettings
     from pipelines.manager import PipelineManager
+    from pipelines.metadata import parse_parameters
+    from pipelines.request import ControlUnit
     from pipelines.single_file_export import save_single_file
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    models = tmp_path / "models"
     folder = write("sd15", tmp_path / "diffusers", dtype=torch.float16)
-    save_single_file(folder, tmp_path / "models" / "Stable-diffusion" / "dreamlike.safetensors")
+    save_single_file(folder, models / "Stable-diffusion" / "dreamlike.safetensors")
+    # a ControlNet as ComfyUI users keep them: one file of diffusers-named tensors, no config beside it
+    fields = {k: v for k, v in SD15_UNET.items() if k not in ("sample_size", "out_channels", "up_block_types")}
+    (models / "ControlNet").mkdir(parents=True)
+    save_file(ControlNetModel(**fields).to(torch.float16).state_dict(),
+              str(models / "ControlNet" / "control_v11p_sd15_canny.safetensors"))
     library = Library()
-    library.add_folders([tmp_path / "models"])
-    manager = PipelineManager(library, EngineSettings(device="cpu"))
+    assert library.add_folders([models]) == []
+    manager = PipelineManager(library, EngineSettings(device="cpu", watermark=False, content_credentials=False))
     result = manager.generate(GenerationRequest(model="dreamlike.safetensors", prompt="a lighthouse at dusk",
                                                 steps=1, width=64, height=64, seed=1))
     assert result.images[0].size == (64, 64)
     loaded = manager.cache.get("base:dreamlike.safetensors")  # with the real tokenizer, not the tiny one it was saved with
     assert loaded.family == "sd1" and loaded.pipeline.tokenizer("a cat")["input_ids"] == [49406, 320, 2368, 49407]
-    assert loaded.pipeline.unet.config.cross_attention_dim == 768
+
+    result = manager.generate(GenerationRequest(task="controlnet", model="dreamlike.safetensors", prompt="a lighthouse",
+                                                control_units=[ControlUnit("canny", image=photo)], steps=1, width=64,
+                                                height=64, seed=1))
+    assert "Model: control_v11p_sd15_canny.safetensors" in parse_parameters(result.infotexts[0])["settings"]["ControlNet 0"]
