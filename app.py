@@ -16,8 +16,8 @@ from starlette.middleware import Middleware
 from server import app_settings
 from server.access import LoginRequired
 from ui import zerogpu
-from ui.assets import STYLE_CSS
-from ui.common import PAGE_JS, EngineInfo
+from ui.assets import PAGE_JS, STYLE_CSS
+from ui.common import EngineInfo
 
 log = logging.getLogger("easel")
 
@@ -82,7 +82,7 @@ def launch_options(settings: app_settings.AppSettings, manager=None) -> dict:
     return dict(
         server_name=settings.host, server_port=settings.port, share=settings.share,
         auth=settings.auth or None, max_file_size=settings.max_upload, state_session_capacity=settings.max_sessions,
-        css_paths=[str(STYLE_CSS)], js=PAGE_JS, footer_links=["api", "gradio"], show_error=False,
+        css_paths=[str(STYLE_CSS)], js=PAGE_JS.read_text(encoding="utf-8"), footer_links=["api", "gradio"], show_error=False,
         app_kwargs=app_kwargs or None,
     )
 

@@ -10,4 +10,5 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 STYLE_CSS = ASSETS / "style.css"
+PAGE_JS = ASSETS / "page.js"  # the page's own behaviour: run ids, shortcuts, A1111's weight keys
 EXAMPLES = ASSETS / "examples"

@@ -1,6 +1,7 @@
 """The pieces every tab shares, built once here and composed into each tab.
 
-A tab calls `prompt_panel`, `settings_panel` and `output_panel`, then `wire` its handler: the same
+A tab calls `top_row` (prompts and Generate across its top), then in its left column its own inputs and
+`settings_panel`, in its right column `output_panel`, then `wire`s its handler: the same
 widgets, the same names, the same behaviour (seed buttons, aspect presets, Stop, the GPU queue).
 """
 
@@ -109,14 +110,34 @@ def shared_widget(name: str, tab: str, info: EngineInfo, **layout):
     return gr.Number(minimum=bound(widget.minimum), maximum=bound(widget.maximum), **common)
 
 
-def prompt_panel(tab: str, info: EngineInfo) -> tuple[gr.Textbox, gr.Textbox]:
-    return shared_widget("prompt", tab, info), shared_widget("negative_prompt", tab, info)
+@dataclass
+class TopRow:
+    """What every tab has across its top, as in A1111 and Fooocus: the prompts, and Generate beside them."""
+
+    prompt: gr.Textbox
+    negative: gr.Textbox
+    generate: gr.Button
+    stop: gr.Button
 
 
-def settings_panel(tab: str, info: EngineInfo, prompt, negative, engine: Engine) -> Panels:
+def top_row(tab: str, info: EngineInfo) -> TopRow:
+    """The prompt and negative prompt across the top, Generate beside them; Stop takes Generate's place while a run
+    goes on (the page's `running` class on the buttons' column, set at the click: assets/page.js)."""
+    with gr.Row(elem_classes="top-row", equal_height=False):
+        with gr.Column(scale=5, min_width=280):
+            prompt, negative = shared_widget("prompt", tab, info), shared_widget("negative_prompt", tab, info)
+        with gr.Column(scale=1, min_width=140, elem_id=f"{tab}-actions", elem_classes="actions"):
+            generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}-generate", size="lg")
+            stop = gr.Button("Stop", variant="stop", elem_id=f"{tab}-stop", size="lg")
+            gr.Markdown("Ctrl+Enter generates, Escape stops", elem_classes="shortcut-hint")
+    return TopRow(prompt, negative, generate, stop)
+
+
+def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine) -> Panels:
     def widget(name, **layout):
         return shared_widget(name, tab, info, **layout)
 
+    prompt, negative = top.prompt, top.negative
     shown = {"prompt": prompt, "negative_prompt": negative, "model": widget("model")}
     with gr.Row():
         shown.update((name, widget(name)) for name in ("sampler", "steps", "guidance_scale"))
@@ -145,7 +166,7 @@ def settings_panel(tab: str, info: EngineInfo, prompt, negative, engine: Engine)
     defaults = [shown[name] for name in ("width", "height", "steps", "guidance_scale", "sampler")]
     shown["model"].input(guard(lambda model: model_defaults(engine, model)), shown["model"], defaults,
                          api_visibility="private")
-    return Panels(**shown)
+    return Panels(**shown, generate=top.generate, stop=top.stop)
 
 
 def model_defaults(engine: Engine, model: str) -> list:
@@ -167,11 +188,8 @@ def _aspect_size(aspect: str, width: float, height: float):
 
 
 def output_panel(tab: str, panels: Panels, send_targets: list[str]) -> Panels:
-    panels.gallery = gr.Gallery(label="Pictures", format="png", columns=2, height=420, elem_id=f"{tab}-gallery",
-                                buttons=["download", "fullscreen"])
-    with gr.Row():
-        panels.generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}-generate")
-        panels.stop = gr.Button("Stop", variant="stop", elem_id=f"{tab}-stop")
+    panels.gallery = gr.Gallery(label="Pictures", format="png", columns=2, height=460, elem_id=f"{tab}-gallery",
+                                buttons=["download", "fullscreen"], interactive=False)
     reuse = gr.Button("♻ Reuse seed", size="sm")
     panels.info = gr.Textbox(label="Generation parameters", lines=3, interactive=False, elem_id=f"{tab}-info",
                              buttons=["copy"])
@@ -229,30 +247,15 @@ def format_bytes(nbytes: int | None) -> str:
 
 
 # The page names each run it starts with an id of its own, and its Stop sends those ids, so a Stop can only end
-# runs the user started from this tab, even when it reaches a busy server after the next one began.
-# The id is made in the Generate click itself (PAGE_JS, a capture listener, so it runs as the click is
-# dispatched): Gradio runs an event's own `js` only later, after awaits of its own, and on a loaded machine a
-# Stop pressed just after Generate was seen to read the id of the run before, so the new run went on to the end.
-# A click that Gradio ignores (its run is still pending) makes an id too, so Stop sends the tab's few latest ids,
-# not only the newest: the server ends those that run or wait, and ids of runs long over cost nothing.
-RUN_IDS_KEPT = 4
-PAGE_JS = """() => {
-  const newId = () => crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
-  window.easelNewRunId = newId;
-  window.easelRuns ??= {};
-  document.addEventListener("click", (event) => {
-    const button = event.target.closest?.("button[id$='-generate']");
-    if (!button) return;
-    const ids = (window.easelRuns[button.id] ??= []);
-    ids.push(newId());
-    ids.splice(0, Math.max(0, ids.length - %d));
-  }, true);
-}""" % RUN_IDS_KEPT
+# runs the user started from this tab, even when it reaches a busy server after the next one began. The ids are
+# made in the Generate click itself (assets/page.js says why); the Generate event takes the newest, the Stop
+# sends the tab's few latest: the server ends those that run or wait, and ids of runs long over cost nothing.
 NEW_RUN_JS = """(...values) => {
   values[values.length - 1] = window.easelRuns?.[%r]?.at(-1) ?? window.easelNewRunId?.() ?? `${Date.now()}`;
   return values;
 }"""
-STOP_RUN_JS = "() => [(window.easelRuns?.[%r] ?? []).join(' ')]"
+STOP_RUN_JS = "() => { window.easelRunEnded?.(%r); return [(window.easelRuns?.[%r] ?? []).join(' ')]; }"
+RUN_ENDED_JS = "() => window.easelRunEnded?.(%r)"
 
 
 def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> None:
@@ -274,8 +277,9 @@ def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> No
         api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1, preprocess=False,
         js=NEW_RUN_JS % panels.generate.elem_id,
     )
-    panels.stop.click(stop, [run_id], None, js=STOP_RUN_JS % panels.generate.elem_id, api_visibility="private", queue=False,
-                      cancels=[event])
+    event.then(None, js=RUN_ENDED_JS % api_name)  # Generate comes back in Stop's place, however the run ended
+    panels.stop.click(stop, [run_id], None, js=STOP_RUN_JS % (api_name, panels.generate.elem_id),
+                      api_visibility="private", queue=False, cancels=[event])
 
 
 EXAMPLES = str(assets.EXAMPLES)  # where the app is installed, not the current directory

@@ -6,7 +6,7 @@ import gradio as gr
 
 from pipelines import CONTROL_TYPES, PASS_THROUGH, ControlUnit
 
-from .common import EXAMPLES, given, make_request, output_panel, prompt_panel, settings_panel, wire
+from .common import EXAMPLES, given, make_request, output_panel, settings_panel, top_row, wire
 from .errors import guard
 from .uploads import uploaded
 from .zerogpu import map_seconds, on_gpu
@@ -81,8 +81,9 @@ def create(studio):
                                                       width=width, height=height, seed=0))
         return maps[0]
 
+    top = top_row(TAB, studio.info)
     with gr.Row():
-        with gr.Column():
+        with gr.Column(scale=1, min_width=320):
             with gr.Tab("Unit 1"):
                 unit1 = _unit_panel(1, types)
             with gr.Tab("Unit 2"):
@@ -90,15 +91,16 @@ def create(studio):
                 unit2 = _unit_panel(2, types)
             with gr.Accordion("Start from a picture (optional)", open=False):
                 image = gr.Image(label="Starting picture", type="pil", format="png", value=None)
-                strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength")
+                strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength",
+                                     info="How much to change the starting picture")
                 mask = gr.Image(label="Mask (white = repaint), optional", type="pil", image_mode="L", format="png",
                                 value=None)
-            prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager)
-            gr.Examples([[f"{EXAMPLES}/astronaut.png", "a bronze statue of an astronaut, museum light"],
-                         [f"{EXAMPLES}/coffee.png", "a cup of tea on a wooden table, morning light"]],
-                        [unit1["control_image"], prompt])
-        with gr.Column():
+            panels = settings_panel(TAB, studio.info, top, studio.manager)
+            with gr.Accordion("Examples", open=False):
+                gr.Examples([[f"{EXAMPLES}/astronaut.png", "a bronze statue of an astronaut, museum light"],
+                             [f"{EXAMPLES}/coffee.png", "a cup of tea on a wooden table, morning light"]],
+                            [unit1["control_image"], top.prompt])
+        with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "inpaint"])
     for unit in (unit1, unit2):
         unit["preview"].click(on_gpu(guard(preview_map), map_seconds), [unit["control_type"], unit["control_image"], unit["preprocessor"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .common import EXAMPLES, make_request, output_panel, prompt_panel, settings_panel, size_of, wire
+from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
 from .uploads import uploaded
 
@@ -23,17 +23,22 @@ def create(studio):
                                   clip_skip=clip_skip, vae=vae, styles=styles)
         yield from studio.runner.run(generation, history, progress, run_id)
 
+    top = top_row(TAB, studio.info)
     with gr.Row():
-        with gr.Column():
+        with gr.Column(scale=1, min_width=320):
             image = gr.Image(label="Starting picture", type="pil", format="png", elem_id=f"{TAB}-image")
             with gr.Row():
-                strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength (how much to change)")
-                resize_mode = gr.Radio(["resize", "crop", "fill"], value="resize", label="Fit to size by")
-            prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager)
-            gr.Examples([[f"{EXAMPLES}/cat.png", "a watercolour painting of a cat", 0.6],
-                         [f"{EXAMPLES}/coffee.png", "a cup of coffee, pencil sketch", 0.7]], [image, prompt, strength])
-        with gr.Column():
+                strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength",
+                                     info="How much to change the picture: 0.3 keeps it, 0.9 keeps little more than "
+                                          "its colours")
+                resize_mode = gr.Radio(["resize", "crop", "fill"], value="resize", label="Fit to size by",
+                                       info="When the picture's shape differs from the size below")
+            panels = settings_panel(TAB, studio.info, top, studio.manager)
+            with gr.Accordion("Examples", open=False):
+                gr.Examples([[f"{EXAMPLES}/cat.png", "a watercolour painting of a cat", 0.6],
+                             [f"{EXAMPLES}/coffee.png", "a cup of coffee, pencil sketch", 0.7]],
+                            [image, top.prompt, strength])
+        with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["inpaint", "controlnet"])
     # the starting picture sets the size, as users expect
     image.upload(guard(size_of), image, [panels.width, panels.height], api_visibility="private", queue=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .common import EXAMPLES, make_request, output_panel, prompt_panel, settings_panel, size_of, wire
+from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
 from .masks import editor_background, editor_mask
 from .uploads import uploaded
@@ -29,8 +29,9 @@ def create(studio):
                                   clip_skip=clip_skip, vae=vae, styles=styles)
         yield from studio.runner.run(generation, history, progress, run_id)
 
+    top = top_row(TAB, studio.info)
     with gr.Row():
-        with gr.Column():
+        with gr.Column(scale=1, min_width=320):
             image = gr.ImageEditor(
                 label="Picture: paint over what to repaint", type="pil", image_mode="RGBA", format="png",
                 brush=gr.Brush(colors=[("#ffffff", 0.8)], color_mode="fixed", default_size=24), eraser=gr.Eraser(),
@@ -45,12 +46,13 @@ def create(studio):
                 with gr.Row():
                     inpaint_only_masked = gr.Checkbox(False, label="Only masked area, at full resolution")
                     only_masked_padding = gr.Slider(0, 256, value=32, step=4, label="Padding around it (pixels)")
-            strength = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Strength")
-            prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager)
-            gr.Examples([[f"{EXAMPLES}/astronaut.png", "a golden space helmet"],
-                         [f"{EXAMPLES}/cat.png", "a tiny red bow tie"]], [image, prompt])
-        with gr.Column():
+            strength = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Strength",
+                                 info="How much of the painted area to repaint: 1 ignores what was there")
+            panels = settings_panel(TAB, studio.info, top, studio.manager)
+            with gr.Accordion("Examples", open=False):
+                gr.Examples([[f"{EXAMPLES}/astronaut.png", "a golden space helmet"],
+                             [f"{EXAMPLES}/cat.png", "a tiny red bow tie"]], [image, top.prompt])
+        with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "controlnet"])
     image.upload(guard(lambda value: size_of(editor_background(value))), image, [panels.width, panels.height],
                  api_visibility="private", queue=False, preprocess=False)

@@ -44,7 +44,7 @@ def build(manager: Engine, info: EngineInfo, outputs_dir: str | None, save_forma
                         "works, but the pictures are noise. Start without `--demo` to use real models.",
                         elem_id="demo-banner")
         studio.history = gr.State([])  # per browser session: pictures and their parameters, newest first
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # on a phone every tab stays in sight
             panels = {}
             for module in (txt2img, img2img, inpaint, controlnet):
                 with gr.Tab(TAB_LABELS[module.TAB], id=module.TAB):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .common import make_request, output_panel, prompt_panel, settings_panel, wire
+from .common import make_request, output_panel, settings_panel, top_row, wire
 
 TAB = "txt2img"
 
@@ -20,14 +20,15 @@ def create(studio):
                                   clip_skip=clip_skip, vae=vae, styles=styles)
         yield from studio.runner.run(generation, history, progress, run_id)
 
+    top = top_row(TAB, studio.info)
     with gr.Row():
-        with gr.Column():
-            prompt, negative = prompt_panel(TAB, studio.info)
-            panels = settings_panel(TAB, studio.info, prompt, negative, studio.manager)
-            gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
-                         ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
-                         ["isometric cozy reading room, soft light, 3d render", ""]], [prompt, negative])
-        with gr.Column():
+        with gr.Column(scale=1, min_width=320):
+            panels = settings_panel(TAB, studio.info, top, studio.manager)
+            with gr.Accordion("Examples", open=False):
+                gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
+                             ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
+                             ["isometric cozy reading room, soft light, 3d render", ""]], [top.prompt, top.negative])
+        with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "inpaint", "controlnet"])
     wire(panels, txt2img, [], "txt2img", studio)
     return panels
