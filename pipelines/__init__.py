@@ -84,7 +84,8 @@ __all__ = [  # every name above, and nothing else: the names front ends may use
     "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OutOfMemory",
     "PARAMETERS_KEY", "PASS_THROUGH", "PREPROCESSORS", "PREPROCESSOR_PARAMETERS", "PipelineManager",
     "SAMPLERS", "SHARED_API_NAMES", "SHARED_BY_NAME", "SHARED_NAMES", "SHARED_SETTINGS", "SUFFIXES",
-    "SharedSetting", "StepInfo", "Style", "Verification", "format_parameters", "paths_from_env", "save_style", "load_picture", "parse_parameters",
+    "SharedSetting", "StepInfo", "Style", "Verification", "control_type_from_name", "format_parameters", "paths_from_env",
+    "save_style", "load_picture", "parse_parameters",
     "picture_bytes", "pillow_format", "png_of", "read_parameters", "record_of", "shared_from_infotext",
     "shared_in_order", "verify_picture", "write_picture", "write_png", "tiny_extras_dir", "write_tiny_models",
 ]

@@ -203,6 +203,7 @@ class Library:
     styles_file: Path | None = None  # A1111's styles.csv
     _from_folders: set = field(default_factory=set)  # the model names the folders added (a rescan replaces them)
     _controlnets_from_folders: set = field(default_factory=set)  # the same for ControlNets
+    _described: list | None = field(default=None, repr=False)  # describe_models(), until the next refresh
 
     def add_folders(self, folders: list[Path], styles_file: Path | None = None) -> list[str]:
         """Scan these folders now and on every refresh; returns what the scan warns about."""
@@ -214,6 +215,7 @@ class Library:
     def refresh(self) -> list[str]:
         """Rescan the folders (A1111's Refresh): new files appear, removed ones go; `--models` entries stay."""
         self.found = scan(self.folders) if self.folders else Found()
+        self._described = None
         for name in self._from_folders:
             self.models.pop(name, None)
         self._from_folders = set()
@@ -262,6 +264,14 @@ class Library:
         from .model_sources import model_label
 
         return [(model_label(entry), name) for name, entry in self.models.items()]
+
+    def describe_models(self) -> list[dict]:
+        """Each model as the Models tab lists it: label, where it comes from, its size here (model_sources.py)."""
+        from .model_sources import describe
+
+        if self._described is None or len(self._described) != len(self.models):
+            self._described = [describe(entry) for entry in self.models.values()]
+        return self._described
 
     def styles(self) -> dict:
         """The styles by name, read from styles.csv each time (it is small, and the page may have added one)."""

@@ -133,3 +133,25 @@ def model_label(entry: "ModelEntry") -> str:
         return name
     family, inpainting = known
     return f"{FAMILIES[family].label}{' inpainting' if inpainting else ''} · {name}"
+
+
+def describe(entry: "ModelEntry") -> dict:
+    """What the Models tab shows of a library model before anything loads: its label with the family, where it
+    comes from, and its size on this machine (None: a hub model not downloaded yet)."""
+    location = locate(entry.source, entry.base_dir)
+    where = {"file": "file", "folder": "folder", "hub": "Hugging Face hub", "missing": "missing"}[location.kind]
+    size = None
+    if location.kind == "file":
+        size = Path(location.where).stat().st_size
+    elif location.kind == "folder":
+        size = _folder_bytes(Path(location.where))
+    elif location.kind == "hub":
+        snapshot = _cached_snapshot(entry)
+        size = _folder_bytes(Path(snapshot)) if snapshot else None
+    return {"name": entry.name, "label": model_label(entry), "where": where, "source": location.where,
+            "bytes": size}
+
+
+def _folder_bytes(folder: Path) -> int:
+    # a hub snapshot holds links to the cache's blobs: their targets' sizes
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())

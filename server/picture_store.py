@@ -125,8 +125,7 @@ class PictureStore:
         self._unusable = False  # corrupt, unreadable or unwritable: not tried again until a restart
         self._warned: set[str] = set()
         self._open()
-        if self._connection is not None:
-            self.repair()
+        self.repair()
 
     # ------------------------------------------------------------------ writing pictures
 
@@ -297,11 +296,12 @@ class PictureStore:
 
     def _open(self) -> None:
         try:
+            self.database.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: transactions are begun here, IMMEDIATE, so that a write waits for another
             # process's write instead of failing when a read turns into a write (WAL's stale snapshot).
             connection = sqlite3.connect(self.database, timeout=self._busy_timeout, isolation_level=None,
                                          check_same_thread=False)
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OSError) as error:  # OSError: the outputs folder cannot be made
             self._fail(error)
             return
         try:
@@ -327,7 +327,7 @@ class PictureStore:
             except sqlite3.Error as error:
                 self._fail(error)
                 return fallback
-            self.error = None if not self._unusable else self.error
+            self.error = None  # whatever was said (a lock held too long) is over
             return result
 
     def _fail(self, error: Exception) -> None:
@@ -341,7 +341,8 @@ class PictureStore:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
-            problem = "cannot be written" if _about_writing(message) else "cannot be read"
+            problem = "cannot be written" if isinstance(error, OSError) or _about_writing(message) \
+                else "cannot be read"
         self.error = (f"the gallery database {self.database} {problem} ({message}); "
                       "pictures are still saved to the outputs folder")
         if problem not in self._warned:
@@ -353,8 +354,9 @@ class PictureStore:
     def _file_of(self, path: Path) -> str:
         """A picture's `file`: relative to the outputs folder, posix; absolute when outside it."""
         path = path.resolve()
-        return path.relative_to(self.outputs_dir).as_posix() if path.is_relative_to(self.outputs_dir) \
-            else path.as_posix()
+        if path.is_relative_to(self.outputs_dir):
+            return path.relative_to(self.outputs_dir).as_posix()
+        return path.as_posix()
 
     def _path_of(self, file: str) -> Path:
         path = Path(file)
@@ -474,7 +476,8 @@ def _record_of_file(path: Path) -> dict | None:
         with Image.open(path) as image:
             infotext = read_parameters(image)
             easel = record_of(image)
-    except (OSError, ValueError, SyntaxError) as error:  # unreadable, or not an image (Pillow's SyntaxError)
+    # unreadable, not an image (Pillow raises SyntaxError for broken chunks), or too large to be one
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         log.warning("not adding %s to the gallery: %s", path, error)
         return None
     record: dict[str, Any] = dict(easel.get("parameters") or {}) if easel else {}

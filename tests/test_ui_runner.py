@@ -16,6 +16,9 @@ def no_progress(*args, **kwargs):
     pass
 
 
+STOPPED = "Stopped."
+
+
 def last(generator):
     value = None
     for value in generator:
@@ -65,8 +68,7 @@ def test_stop_by_run_id_ends_that_run_within_a_step_and_never_the_next(manager):
         next(run)
     runner.stop("first")
     steps_at_stop = engine.steps
-    with pytest.raises(gr.Error, match="Stopped"):
-        last(run)
+    assert last(run)[2] == STOPPED  # the status says so; no picture comes
     assert engine.steps <= steps_at_stop + 1 < 40
 
     runner.stop("first")  # the same Stop again, reaching the server only now
@@ -84,8 +86,7 @@ def test_one_stop_names_the_tabs_latest_runs_and_ends_the_one_that_runs(manager)
     while engine.steps == 0:
         next(run)
     runner.stop("older running ignored-click " + "x" * 100)  # a name too long to be the page's is passed over
-    with pytest.raises(gr.Error, match="Stopped"):
-        last(run)
+    assert last(run)[2] == STOPPED
     assert engine.steps < 40
 
 
@@ -93,8 +94,7 @@ def test_a_stop_that_comes_while_its_run_still_waits_ends_it_at_its_start(manage
     engine = CountingSteps(manager)
     runner = Runner(engine, outputs_dir=None)
     runner.stop("queued")
-    with pytest.raises(gr.Error, match="Stopped"):
-        last(runner.run(GenerationRequest(prompt="a", steps=40, seed=1), [], no_progress, run_id="queued"))
+    assert last(runner.run(GenerationRequest(prompt="a", steps=40, seed=1), [], no_progress, run_id="queued"))[2] == STOPPED
     assert engine.steps == 0
     gallery, info, status, history = last(runner.run(GenerationRequest(prompt="b", steps=2, seed=3), [],
                                                      no_progress, run_id="another"))
@@ -135,7 +135,7 @@ def test_each_tabs_stop_button_cancels_that_tabs_generate_and_nothing_else(tiny_
         [stop_fn] = [fn for _, fn in triggered_by(f"{tab}-stop") if not fn.is_cancel_function]
         assert f"window.easelRuns?.['{tab}-generate']?.at(-1)" in generate_fn.js  # the name its click made
         assert f"window.easelRuns?.['{tab}-generate']" in stop_fn.js  # and this tab's Stop sends those names
-        assert stop_fn.inputs == [generate_fn.inputs[-1]]  # through the run id the Generate receives
+        assert stop_fn.inputs[0] == generate_fn.inputs[-1]  # through the run id the Generate receives
 
 
 def test_the_outputs_folder_keeps_jpeg_copies_when_asked_and_the_page_still_gets_png(manager, tmp_path):

@@ -143,7 +143,8 @@ def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine) -> P
         shown.update((name, widget(name)) for name in ("sampler", "steps", "guidance_scale"))
     with gr.Row():
         shown.update((name, widget(name)) for name in ("width", "height"))
-        aspect = gr.Dropdown(list(ASPECTS), value="1:1", label="Aspect", scale=0, min_width=90)
+        aspect = gr.Dropdown(list(ASPECTS), value="1:1", label="Aspect", scale=0, min_width=90,
+                             info="Same area")
     with gr.Row():
         shown["seed"] = widget("seed")
         dice = gr.Button("Random", scale=0, min_width=70, elem_id=f"{tab}-random-seed")
@@ -232,12 +233,18 @@ def seed_of(picture) -> int | None:
     return parse_parameters(parameters).get("seed") if parameters else None
 
 
-def size_of(payload):
-    """Width and height sliders' values for an uploaded picture: its size, down to multiples of 8."""
+def size_of(payload, max_side: int | None = None):
+    """Width and height sliders' values for an uploaded picture: its size, down to multiples of 8 and scaled
+    down to `max_side` (the engine's limit) if larger, with a note saying what was set."""
     if payload is None:
         return gr.skip(), gr.skip()
     picture = load_picture("image", uploaded(payload, "image"), Limits())
-    return max(64, picture.width - picture.width % 8), max(64, picture.height - picture.height % 8)
+    width, height = picture.width, picture.height
+    scale = min(1.0, (max_side or max(width, height)) / max(width, height))
+    width, height = (max(64, int(side * scale) - int(side * scale) % 8) for side in (width, height))
+    shrunk = f", scaled down to the limit of {max_side} pixels" if scale < 1 else ""
+    gr.Info(f"Size set from the picture: {width}×{height}{shrunk}.")
+    return width, height
 
 
 def format_bytes(nbytes: int | None) -> str:
@@ -256,6 +263,7 @@ NEW_RUN_JS = """(...values) => {
 }"""
 STOP_RUN_JS = "() => { window.easelRunEnded?.(%r); return [(window.easelRuns?.[%r] ?? []).join(' ')]; }"
 RUN_ENDED_JS = "() => window.easelRunEnded?.(%r)"
+STOPPED = "Stopped."  # the status line after a Stop, the only place it is said
 
 
 def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> None:
@@ -278,8 +286,17 @@ def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> No
         js=NEW_RUN_JS % panels.generate.elem_id,
     )
     event.then(None, js=RUN_ENDED_JS % api_name)  # Generate comes back in Stop's place, however the run ended
-    panels.stop.click(stop, [run_id], None, js=STOP_RUN_JS % (api_name, panels.generate.elem_id),
-                      api_visibility="private", queue=False, cancels=[event])
+    # After a Stop the tab shows its last finished pictures again, not the half-denoised preview, and says so.
+    finished = gr.State([])
+    event.success(lambda pictures: pictures, panels.gallery, finished, api_visibility="private", queue=False)
+
+    def stop_and_show(run_ids, pictures):
+        stop(run_ids)
+        return pictures or [], STOPPED
+
+    panels.stop.click(stop_and_show, [run_id, finished], [panels.gallery, panels.status],
+                      js=STOP_RUN_JS % (api_name, panels.generate.elem_id), api_visibility="private", queue=False,
+                      cancels=[event])
 
 
 EXAMPLES = str(assets.EXAMPLES)  # where the app is installed, not the current directory

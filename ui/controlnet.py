@@ -30,20 +30,22 @@ def _unit_panel(number: int, types: list[str]):
     suffix = "" if number == 1 else f"_{number}"
     with gr.Row():
         control_type = gr.Dropdown(types, value=types[0] if types else None, label="Control type",
+                                   info="What the ControlNet follows: edges, depth, pose...",
                                    elem_id=f"{TAB}-type{suffix}")
         preprocessor = gr.Dropdown(preprocessor_choices(types[0] if types else None),
-                                   value=preprocessor_choices(types[0] if types else None)[0], label="Preprocessor")
+                                   value=preprocessor_choices(types[0] if types else None)[0], label="Preprocessor",
+                                   info="Makes the map from your picture; none: the picture already is one")
     with gr.Row():
         control_image = gr.Image(label="Control picture", type="pil", format="png", elem_id=f"{TAB}-image{suffix}")
         control_map = gr.Image(label="Detected map", type="pil", format="png", interactive=False,
                                elem_id=f"{TAB}-map{suffix}")
     with gr.Row():
-        low = gr.Slider(1, 255, value=100, step=1, label="Canny low threshold")
-        high = gr.Slider(1, 255, value=200, step=1, label="Canny high threshold")
+        low = gr.Slider(1, 255, value=100, step=1, label="Canny low threshold", info="Lower: more, fainter edges")
+        high = gr.Slider(1, 255, value=200, step=1, label="Canny high threshold", info="Above the low one")
     with gr.Row():
-        scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Conditioning scale")
-        start = gr.Slider(0, 1, value=0.0, step=0.05, label="Start")
-        end = gr.Slider(0, 1, value=1.0, step=0.05, label="End")
+        scale = gr.Slider(0, 2, value=1.0, step=0.05, label="Conditioning scale", info="How strongly the map guides")
+        start = gr.Slider(0, 1, value=0.0, step=0.05, label="Start", info="Share of the steps before it acts")
+        end = gr.Slider(0, 1, value=1.0, step=0.05, label="End", info="Share of the steps after which it stops")
     preview = gr.Button("Preview map", size="sm", elem_id=f"{TAB}-preview{suffix}")
     control_type.change(lambda t: gr.update(choices=preprocessor_choices(t), value=preprocessor_choices(t)[0]),
                         control_type, preprocessor, api_visibility="private", queue=False)

@@ -41,7 +41,7 @@ def create(studio):
         with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["inpaint", "controlnet"])
     # the starting picture sets the size, as users expect
-    image.upload(guard(size_of), image, [panels.width, panels.height], api_visibility="private", queue=False,
+    image.upload(guard(lambda value: size_of(value, studio.info.max_side)), image, [panels.width, panels.height], api_visibility="private", queue=False,
                  preprocess=False)
     wire(panels, img2img, [image, strength, resize_mode], "img2img", studio)
     panels.image = image

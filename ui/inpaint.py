@@ -42,10 +42,12 @@ def create(studio):
                                 format="png", value=None)
                 with gr.Row():
                     invert_mask = gr.Checkbox(False, label="Invert: repaint what is not painted")
-                    mask_blur = gr.Slider(0, 64, value=4, step=1, label="Mask blur")
+                    mask_blur = gr.Slider(0, 64, value=4, step=1, label="Mask blur",
+                                          info="Pixels over which the repainted area fades into the picture")
                 with gr.Row():
                     inpaint_only_masked = gr.Checkbox(False, label="Only masked area, at full resolution")
-                    only_masked_padding = gr.Slider(0, 256, value=32, step=4, label="Padding around it (pixels)")
+                    only_masked_padding = gr.Slider(0, 256, value=32, step=4, label="Padding around it (pixels)",
+                                                    info="Context the model sees around the area")
             strength = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Strength",
                                  info="How much of the painted area to repaint: 1 ignores what was there")
             panels = settings_panel(TAB, studio.info, top, studio.manager)
@@ -54,7 +56,7 @@ def create(studio):
                              [f"{EXAMPLES}/cat.png", "a tiny red bow tie"]], [image, top.prompt])
         with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "controlnet"])
-    image.upload(guard(lambda value: size_of(editor_background(value))), image, [panels.width, panels.height],
+    image.upload(guard(lambda value: size_of(editor_background(value), studio.info.max_side)), image, [panels.width, panels.height],
                  api_visibility="private", queue=False, preprocess=False)
     wire(panels, inpaint, [image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength],
          "inpaint", studio)

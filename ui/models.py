@@ -1,4 +1,5 @@
-"""The Models panel: what is loaded where (GPU or RAM) with bytes, and buttons to preload or unload."""
+"""The Models panel: the device and memory, what is loaded where with bytes, the library (available, from where,
+its size, loaded or not) before anything loads, and buttons to preload or unload."""
 
 from __future__ import annotations
 
@@ -12,9 +13,24 @@ from .errors import guard
 
 
 def report(manager: Engine) -> str:
+    """The device and memory at a glance, what is loaded where, then the whole library, loaded or not."""
     if not getattr(manager, "started", True):  # a LazyManager whose engine is still being imported
-        return "**Engine starting**: models load on first use."
+        return "**Engine starting**: models load on first use.\n\n" + library_table(manager.library, set())
     status = manager.status()
+    loaded = {row["model"] for row in status["components"]}
+    return engine_report(status) + "\n\n" + library_table(manager.library, loaded)
+
+
+def library_table(library, loaded: set) -> str:
+    lines = ["**Library**", "", "| model | from | size here | loaded |", "|---|---|---|---|"]
+    for row in library.describe_models():
+        size = _size(row["bytes"]) if row["bytes"] is not None else "not downloaded yet"
+        source = f"{row['where']}: `{row['source']}`"
+        lines.append(f"| {row['label']} | {source} | {size} | {'yes' if row['name'] in loaded else ''} |")
+    return "\n".join(lines)
+
+
+def engine_report(status: dict) -> str:
     lines = [
         f"**Device** {status['device']} ({status['dtype']}) · weights on it {_size(status['on_device_bytes'])} of a "
         f"budget of {_size(status['budget_bytes'])} · offload {status['offload']} · evictions {status['evictions']}",
@@ -57,6 +73,10 @@ def create(studio):
     preload.click(guard(do_preload), model, table, api_visibility="private", concurrency_id="device")
     unload.click(guard(do_unload), model, table, api_visibility="private", concurrency_id="device")
     unload_all.click(guard(lambda: do_unload(None)), None, table, api_visibility="private", concurrency_id="device")
-    refresh.click(lambda: report(manager), None, table, api_visibility="private", queue=False)
+    def rescan():
+        manager.library.refresh()  # the model folders again, and the sizes of what was downloaded meanwhile
+        return report(manager)
+
+    refresh.click(rescan, None, table, api_visibility="private", queue=False)
     gr.Timer(5).tick(lambda: report(manager), None, table, api_visibility="private", queue=False)
     return table

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines import SUFFIXES, CancelToken, Engine, GenerationRequest, pillow_format, write_picture, write_png
+from pipelines import SUFFIXES, CancelToken, Engine, GenerationCancelled, GenerationRequest, pillow_format, \
+    write_picture, write_png
 from server.outputs import picture_name, todays_folder
 
-from .common import format_bytes
+from .common import STOPPED, format_bytes
 from .disk import TempFiles
 from .errors import user_error
 
@@ -141,6 +142,9 @@ class Runner:
             if run_id:
                 with self._runs_lock:
                     self._runs.pop(run_id, None)
+        if isinstance(outcome.get("error"), GenerationCancelled):  # Stop: said once, where the status goes
+            yield gr.skip(), gr.skip(), STOPPED, gr.skip()
+            return
         if "error" in outcome:
             raise user_error(outcome["error"])
         result = outcome["result"]
