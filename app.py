@@ -10,10 +10,11 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from starlette.middleware import Middleware
 
-from server import app_settings
+from server import app_settings, picture_store
 from server.access import LoginRequired
 from ui import zerogpu
 from ui.assets import PAGE_JS, STYLE_CSS
@@ -44,6 +45,11 @@ def build_app(settings: app_settings.AppSettings):
         log.warning("%s", warning)
     if settings.model:
         library.default = settings.model
+    if settings.demo and settings.engine.safety_checker and not settings.safety_checker_given:
+        from pipelines import write_tiny_safety_checker  # the demo's checker: tiny, random, and it flags nothing
+
+        folder = Path(library_file).parent / "safety-checker"
+        settings.engine.safety_checker = str(write_tiny_safety_checker(folder, flag=False))
     manager = LazyManager(library, settings.engine)  # torch and diffusers are imported after the page is up
     default = library.models.get(library.default)
     limits = settings.engine.limits
@@ -57,7 +63,9 @@ def build_app(settings: app_settings.AppSettings):
         vaes=sorted(library.vaes()), styles=sorted(library.styles()),
     )
     max_age = None if settings.keep_hours is None else max(1, int(settings.keep_hours * 3600))
-    demo = build(manager, info, settings.outputs, settings.save_format, settings.keep_pictures, max_age)
+    store = picture_store.store_for(settings.outputs) if settings.outputs else None  # the gallery, kept on disk
+    demo = build(manager, info, settings.outputs, settings.save_format, settings.keep_pictures, max_age, store,
+                 private=bool(settings.auth) or settings.exposed)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=not settings.exposed)
     return demo, manager
 

@@ -6,7 +6,9 @@ import logging
 from pathlib import Path
 
 from pipelines import SUFFIXES, GenerationCancelled, InvalidRequest, picture_bytes, pillow_format
-from server.outputs import picture_name, todays_folder
+from server.access import user_of
+from server.outputs import picture_name
+from server.picture_store import store_for
 
 from .errors import message_of
 from .jobs import Job
@@ -17,10 +19,12 @@ log = logging.getLogger(__name__)
 
 async def generate(context, plan, request) -> dict:
     job = Job(f"scripts_{plan.kind}", len(plan.requests))
-    return await context.jobs.run(job, lambda: _answer(context, plan, job), request)
+    user = user_of(request.scope)
+    owner = f"user:{user}" if user else None  # whose gallery the saved pictures join
+    return await context.jobs.run(job, lambda: _answer(context, plan, job, owner), request)
 
 
-def _answer(context, plan, job: Job) -> dict:
+def _answer(context, plan, job: Job, owner: str | None = None) -> dict:
     """In the job's thread: the runs, then saving and encoding the pictures, which take time too."""
     results = _run(context.manager, plan, job)
     file_format = context.options.samples_format
@@ -29,8 +33,8 @@ def _answer(context, plan, job: Job) -> dict:
     files = ([picture_bytes(result, i, file_format) for result in results for i in range(len(result.images))]
              if saving or plan.send_images else [])
     if saving:
-        seeds = [seed for result in results for seed in result.seeds]
-        _save(files, seeds, Path(context.outputs), file_format, plan.warnings)
+        pictures = [(result, i) for result in results for i in range(len(result.images))]
+        _save(files, pictures, Path(context.outputs), file_format, plan.warnings, owner)
     send_maps = not context.options.as_dict().get("control_net_no_detectmap")
     return response(plan, results, job, send_maps, files)
 
@@ -51,13 +55,16 @@ def _run(manager, plan, job: Job) -> list:
     return results
 
 
-def _save(files: list[bytes], seeds: list[int], outputs: Path, file_format: str, warnings: list[str]) -> None:
-    """`save_images`: into the studio's outputs folder, as its pages save; a failure is reported, not fatal."""
+def _save(files: list[bytes], pictures: list, outputs: Path, file_format: str, warnings: list[str],
+          owner: str | None) -> None:
+    """`save_images`: into the studio's outputs folder and its gallery, as its pages save; a failure is reported,
+    not fatal."""
     suffix = SUFFIXES[pillow_format(file_format)]
+    store = store_for(outputs)
     try:
-        folder = todays_folder(outputs)
-        for data, seed in zip(files, seeds):
-            (folder / picture_name(seed, suffix)).write_bytes(data)
+        for data, (result, index) in zip(files, pictures):
+            record = result.records[index] if result.records else {}
+            store.save(data, picture_name(result.seeds[index], suffix), record, owner, result.infotexts[index])
     except OSError as error:
         log.warning("saving to %s failed: %s", outputs, error.strerror or type(error).__name__)
         warnings.append(f"save_images: could not save to the outputs folder ({error.strerror or error})")

@@ -24,6 +24,13 @@
   // the end of a run (ui/common.py wires this after each Generate event) and a Stop give Generate back
   window.easelRunEnded = (tab) => actions(tab)?.classList.remove("running");
 
+  // --- whose pictures -----------------------------------------------------------------------------
+  // This browser's own id, kept across reloads: on an exposed studio without login, the gallery shows each
+  // browser its own pictures (ui/gallery.py, owner_of).
+  if (!document.cookie.split("; ").some((c) => c.startsWith("easel_browser="))) {
+    document.cookie = `easel_browser=${newId()}; max-age=315360000; path=/; SameSite=Lax`;
+  }
+
   // --- shortcuts -----------------------------------------------------------------------------------
   // Ctrl/Cmd+Enter in a prompt box generates on its tab; Escape stops the run of the tab in view.
   document.addEventListener("keydown", (event) => {

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
     from .request import (MAX_SEED, CancelToken, ControlUnit, GenerationRequest, GenerationResult, Limits,
                           ModelFacts, StepInfo)
+    from .safety_checker import DEFAULT_REPO as DEFAULT_SAFETY_CHECKER
+    from .safety_checker import SAFETY_MODES, checker_enabled
     from .samplers import SAMPLERS
     from .styles import Style, save_style
     from .engine_settings import EngineSettings
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from .shared_settings import from_infotext as shared_from_infotext
     from .shared_settings import in_order as shared_in_order
     from .tiny import tiny_extras_dir, write_tiny_models
+    from .tiny_safety import write_tiny_safety_checker
     from .validation import load_picture
     from .verify import Verification
     from .verify import verify as verify_picture
@@ -61,6 +64,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "request": ("MAX_SEED", "CancelToken", "ControlUnit", "GenerationRequest", "GenerationResult", "Limits",
                 "ModelFacts", "StepInfo"),
     "samplers": ("SAMPLERS",),
+    "safety_checker": ("SAFETY_MODES", "checker_enabled"),
+    "tiny_safety": ("write_tiny_safety_checker",),
     "engine_settings": ("EngineSettings",),
     "shared_settings": ("SHARED_SETTINGS", "SharedSetting"),
     "tiny": ("tiny_extras_dir", "write_tiny_models"),
@@ -69,6 +74,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
 }
 # The names that differ from their module's: name -> (module, name there).
 _RENAMED = {
+    "DEFAULT_SAFETY_CHECKER": ("safety_checker", "DEFAULT_REPO"),
     "SHARED_API_NAMES": ("shared_settings", "API_NAMES"),
     "SHARED_BY_NAME": ("shared_settings", "BY_NAME"),
     "SHARED_NAMES": ("shared_settings", "NAMES"),
@@ -79,15 +85,16 @@ _RENAMED = {
 _WHERE = {name: (module, name) for module, names in _SOURCES.items() for name in names} | _RENAMED
 
 __all__ = [  # every name above, and nothing else: the names front ends may use
-    "CONTROL_TYPES", "CancelToken", "ControlUnit", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
+    "CONTROL_TYPES", "CancelToken", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequest", "LazyEngine",
     "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OutOfMemory",
     "PARAMETERS_KEY", "PASS_THROUGH", "PREPROCESSORS", "PREPROCESSOR_PARAMETERS", "PipelineManager",
-    "SAMPLERS", "SHARED_API_NAMES", "SHARED_BY_NAME", "SHARED_NAMES", "SHARED_SETTINGS", "SUFFIXES",
-    "SharedSetting", "StepInfo", "Style", "Verification", "control_type_from_name", "format_parameters", "paths_from_env",
+    "SAFETY_MODES", "SAMPLERS", "SHARED_API_NAMES", "SHARED_BY_NAME", "SHARED_NAMES", "SHARED_SETTINGS", "SUFFIXES",
+    "SharedSetting", "StepInfo", "Style", "Verification", "checker_enabled", "control_type_from_name", "format_parameters", "paths_from_env",
     "save_style", "load_picture", "parse_parameters",
     "picture_bytes", "pillow_format", "png_of", "read_parameters", "record_of", "shared_from_infotext",
     "shared_in_order", "verify_picture", "write_picture", "write_png", "tiny_extras_dir", "write_tiny_models",
+    "write_tiny_safety_checker",
 ]
 
 

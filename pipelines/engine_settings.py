@@ -26,4 +26,5 @@ class EngineSettings:
     credentials_dir: str | None = None  # where the signing key is kept; None: ~/.cache/easel/content-credentials
     signing_key: str | None = None  # an operator's own key (PEM text or file) instead of one made on this machine
     signing_chain: str | None = None  # its certificate chain (PEM text or file): its certificate first
+    safety_checker: str | None = None  # a checker (hub id or folder) every picture passes; None: none (--safety)
     limits: Limits = field(default_factory=Limits)

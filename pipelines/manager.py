@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from . import control, lora, networks, prompt_encoding, provenance, styles, vae
+from . import control, lora, networks, prompt_encoding, provenance, safety_checker, styles, vae
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -127,11 +127,16 @@ class PipelineManager:
                 with networks.applied(base, extras):
                     images, timings, mode, fallbacks, nsfw = self._run(view, base, resolved, maps, union_modes, seed,
                                                                        on_step, on_preview, cancel, extras)
+                flagged = [False] * len(images)
+                if self.settings.safety_checker:  # every family, every door; never handed out unblurred
+                    images, flagged = self._screen(images)
             finally:
                 self.busy = False
                 self._load_progress = None
         if any(nsfw):
             warnings.append("the safety checker blanked a picture it judged not safe for work")
+        if any(flagged):
+            warnings.append(safety_checker.NOTICE)
         if self.settings.watermark:  # here, so that every door hands out marked pictures
             from . import watermark  # OpenCV and the watermark library: not needed when the mark is off
 
@@ -141,14 +146,15 @@ class PipelineManager:
         vae_file = self.library.vaes()[resolved.vae].path if resolved.vae else None
         labels = provenance.labels(resolved, vae_file, extras.infotext)
         infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names, labels)
-                     for s in seeds]
+                     + (", Safety checker: blurred" if blurred else "") for s, blurred in zip(seeds, flagged)]
         self.last_run = {"mode": mode, "fallbacks": fallbacks, "timings": timings}
         parameters = {k: v for k, v in asdict(resolved).items() if k not in ("image", "mask", "control_units")}
         parameters.update(seed=seed, model=entry.name, family=base.family,
                           control_units=[{k: v for k, v in asdict(u).items() if k != "image"} for u in resolved.control_units])
         made_with = provenance.made_with(resolved, entry, base, view.scheduler, controlnet_names, maps, mode,
                                          fallbacks, self.settings.watermark, labels)
-        records = [provenance.make_record(image, {**parameters, "seed": s}, made_with) for image, s in zip(images, seeds)]
+        records = [provenance.make_record(image, {**parameters, "seed": s, "safety_checker_blurred": blurred}, made_with)
+                   for image, s, blurred in zip(images, seeds, flagged)]
         return GenerationResult(images=images, seeds=seeds, infotexts=infotexts, parameters=parameters,
                                 control_maps=maps, timings=timings, offload_mode=mode, fallbacks=fallbacks,
                                 warnings=warnings, records=records, credentials=self.credentials)
@@ -377,7 +383,8 @@ class PipelineManager:
     def _forget(self, cached: CachedModel) -> None:
         """A model left the RAM cache: forget its components and every view that holds them."""
         kind, _, name = cached.key.partition(":")
-        owner = {"base": name, "controlnet": name, "preprocessor": cached.key, "vae": cached.key}.get(kind)
+        owner = {"base": name, "controlnet": name, "preprocessor": cached.key, "vae": cached.key,
+                 "safety-checker": safety_checker.RESIDENCY_OWNER}.get(kind)
         if owner is None:  # a LoRA file: tensors in RAM only, never placed on the device
             return
         self.residency.drop_owner(owner)
@@ -488,6 +495,20 @@ class PipelineManager:
         timings = {"denoise": round(last_step - clock["start"], 3), "decode": round(finished - last_step, 3)}
         nsfw = getattr(output, "nsfw_content_detected", None) or [False] * len(output.images)
         return images, timings, nsfw
+
+    def _screen(self, images: list) -> tuple[list, list[bool]]:
+        """The pictures through the safety checker, a residency component like any model: flagged ones blurred."""
+        def load():
+            checker = safety_checker.load_safety_checker(self.settings.safety_checker, dtype=self.dtype,
+                                                         allow_pickle=self.settings.allow_pickle,
+                                                         progress=self._load_progress)
+            for module in checker.modules():
+                self.residency.add(safety_checker.RESIDENCY_OWNER, safety_checker.RESIDENCY_ROLE, module)
+            return checker, module_bytes(checker.model)
+
+        checker = self._cached_or_load("safety-checker", "the safety checker", load)
+        self.residency.place(self.residency.keys_of(*checker.modules()), force_mode="none")
+        return checker.screen(images)
 
     def _entry_turbo(self, name: str) -> bool:
         entry = self.library.models.get(name)

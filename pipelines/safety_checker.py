@@ -184,7 +184,8 @@ def _load_from(source: str, model_dir: Path, extractor_dir: Path, dtype, allow_p
     except Exception as error:  # noqa: BLE001 - any failure inside transformers means the same to the user
         log.debug("loading the safety checker from %s failed", model_dir, exc_info=True)
         raise ModelLoadError(NAME, f"{source} could not be loaded ({type(error).__name__}: {error}). If a file is "
-                                   "incomplete or corrupt, download it again; --safety off turns the checker off")
+                                   "incomplete or corrupt, download it again; --safety off turns the checker "
+                                   "off") from error
     model.eval()
     _quiet_black_image_notice(diffusers_checker.__name__)
     return SafetyChecker(model, extractor, source)
@@ -200,7 +201,10 @@ def _weights_format(model_dir: Path, allow_pickle: bool) -> bool:
         raise ModelLoadError(NAME, f"{model_dir} has its weights only as a pickle (.bin); loading one can run code "
                                    "hidden in it. Use a copy with model.safetensors, or start with --allow-pickle "
                                    "if you trust it")
-    raise ModelLoadError(NAME, f"{model_dir} has no weights (model.safetensors)")
+    # A hub repo whose weights are only a pickle arrives here too: its .bin was not fetched without the allowance.
+    raise ModelLoadError(NAME, f"{model_dir} has no weights (model.safetensors). If its repo ships only "
+                               "pytorch_model.bin, start with --allow-pickle if you trust it; --safety off turns "
+                               "the checker off")
 
 
 def _quiet_black_image_notice(logger_name: str) -> None:
@@ -222,8 +226,8 @@ def _download(repo_id: str, allow_pickle: bool, local_files_only: bool, progress
         return snapshot_download(repo_id, allow_patterns=patterns, local_files_only=local_files_only,
                                  tqdm_class=_progress_bar(NAME, progress))
     except GatedRepoError:
-        raise ModelLoadError(NAME, f"{repo_id} is gated: accept its licence on huggingface.co and log in with "
-                                   "`hf auth login`, or give a local folder; --safety off turns the checker off") from None
+        raise ModelLoadError(NAME, f"{repo_id} is gated: accept its licence on huggingface.co and log in with `hf "
+                                   "auth login`, or give a local folder; --safety off turns the checker off") from None
     except RepositoryNotFoundError:
         raise ModelLoadError(NAME, f"there is no repo {repo_id!r} on the Hugging Face hub; check the name, or give "
                                    "a local folder; --safety off turns the checker off") from None

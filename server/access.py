@@ -81,6 +81,19 @@ def _without_api_description(send):
     return wrapped
 
 
+def user_of(scope) -> str | None:
+    """The signed-in user of a request, by its login cookie or its Basic credentials; None without --auth."""
+    app = scope.get("app")
+    if app is None or not getattr(app, "auth", None):
+        return None
+    cookies = Request(scope).cookies
+    token = cookies.get(f"access-token-{app.cookie_id}") or cookies.get(f"access-token-unsecure-{app.cookie_id}")
+    user = app.tokens.get(token)
+    if user:
+        return user
+    return _basic_credentials(scope)[0] if _basic_credentials_valid(scope) else None
+
+
 def _public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines import EngineSettings, Limits, paths_from_env
+from pipelines import DEFAULT_SAFETY_CHECKER, SAFETY_MODES, EngineSettings, Limits, checker_enabled, paths_from_env
 
 from . import hosting
 
@@ -49,6 +49,7 @@ class AppSettings:
     styles: Path | None = None  # A1111's styles.csv (--styles); None: default_styles
     state_dir: Path = hosting.LOCAL_STATE  # signing key, demo models, relative outputs: what outlives a restart
     engine: EngineSettings = field(default_factory=EngineSettings)
+    safety_checker_given: bool = False  # --safety-checker was given (else the demo uses its tiny checker)
 
     @property
     def default_styles(self) -> Path:
@@ -182,6 +183,11 @@ def parse(argv: list[str] | None = None) -> AppSettings:
           "machine: a file, or the PEM text itself (a Space secret); needs --c2pa-chain")
     _flag(parser, "c2pa-chain", "certificate chain (PEM) of --c2pa-key: its certificate first, the authority that "
           "Verify trusts last; a file or the PEM text")
+    _flag(parser, "safety", "pass every picture through a safety checker, which blurs what it flags: on, off, or "
+          "auto (on when the studio is exposed: a share link, --host beyond this machine, a Space)", default="auto",
+          choices=list(SAFETY_MODES))
+    _flag(parser, "safety-checker", "the safety checker: a hub id or a local folder (default: "
+          f"{DEFAULT_SAFETY_CHECKER})")
     _flag(parser, "no-api", "turn off the AUTOMATIC1111-compatible HTTP API (/sdapi/v1/..., /controlnet/...)",
           action="store_true", default=False)
     _flag(parser, "keep-pictures", "pictures kept on disk for the pages (galleries, History), the newest; older ones "
@@ -209,6 +215,7 @@ def parse(argv: list[str] | None = None) -> AppSettings:
         queue_size=args.queue_size, max_sessions=args.max_sessions, api=not args.no_api,
         keep_pictures=args.keep_pictures, keep_hours=args.keep_hours, state_dir=state_dir,
     )
+    settings.safety_checker_given = bool(args.safety_checker)
     settings.engine = EngineSettings(
         preview_period=0.5,  # a live preview is a PNG sent to the page: two a second are plenty
         device=args.device, dtype=args.dtype, offload=args.offload, vram_budget=args.vram_budget,
@@ -217,6 +224,8 @@ def parse(argv: list[str] | None = None) -> AppSettings:
         watermark=not args.no_watermark or settings.exposed, content_credentials=not args.no_c2pa,
         credentials_dir=str(state_dir / "content-credentials"), signing_key=args.c2pa_key,
         signing_chain=args.c2pa_chain,
+        safety_checker=(args.safety_checker or DEFAULT_SAFETY_CHECKER) if checker_enabled(args.safety, settings.exposed)
+        else None,
         limits=Limits(max_steps=args.max_steps, max_batch=args.max_batch, max_side=args.max_side,
                       max_pixels=args.max_side * args.max_side),
     )

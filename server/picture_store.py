@@ -574,3 +574,16 @@ def _modified(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return time.time()
+
+
+_stores: dict[Path, PictureStore] = {}
+_stores_lock = threading.Lock()
+
+
+def store_for(outputs_dir: str | Path) -> PictureStore:
+    """The one store of an outputs folder in this process: the pages and the A1111 API write through it alike."""
+    folder = Path(outputs_dir).resolve()
+    with _stores_lock:
+        if folder not in _stores:
+            _stores[folder] = PictureStore(folder)
+        return _stores[folder]

@@ -22,7 +22,7 @@ def page(tiny_dir):
 @pytest.mark.parametrize("tab", ["txt2img", "img2img", "inpaint", "controlnet"])
 def test_every_tab_takes_the_shared_settings_by_their_declared_names_in_order(page, tab):
     [block] = [fn for fn in page.fns.values() if fn.api_name == tab]
-    parameters = [name for name in inspect.signature(block.fn).parameters if name != "progress"]
+    parameters = [name for name in inspect.signature(block.fn).parameters if name not in ("progress", "request")]
     own = len(parameters) - len(NAMES) - 2
     assert parameters[own:] == [*NAMES, "history", "run_id"]
     labels = [getattr(component, "label", None) for component in block.inputs[own:own + len(NAMES)]]

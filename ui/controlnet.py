@@ -8,6 +8,7 @@ from pipelines import CONTROL_TYPES, PASS_THROUGH, ControlUnit
 
 from .common import EXAMPLES, given, make_request, output_panel, settings_panel, top_row, wire
 from .errors import guard
+from .gallery import owner_of
 from .uploads import uploaded
 from .zerogpu import map_seconds, on_gpu
 
@@ -62,7 +63,7 @@ def create(studio):
             control_start_2=None, control_end_2=None, low_threshold_2=None, high_threshold_2=None, image=None, strength=None, mask=None, prompt=None,
             negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None, width=None,
             height=None, seed=None, batch_size=None,
-            clip_skip=None, vae=None, styles=None, history=None, run_id=None,
+            clip_skip=None, vae=None, styles=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         units = [_unit(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
                        low_threshold, high_threshold)]
@@ -75,7 +76,7 @@ def create(studio):
                                   guidance_scale=guidance_scale, width=width, height=height, seed=seed,
                                   batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles)
-        yield from studio.runner.run(generation, history, progress, run_id)
+        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):
         unit = _unit(control_type, control_image, preprocessor, 1.0, 0.0, 1.0, low, high)

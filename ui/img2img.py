@@ -6,6 +6,7 @@ import gradio as gr
 
 from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
+from .gallery import owner_of
 from .uploads import uploaded
 
 TAB = "img2img"
@@ -15,13 +16,13 @@ def create(studio):
     def img2img(image=None, strength=None, resize_mode=None, prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
-            history=None, run_id=None, progress=gr.Progress()):
+            history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
         generation = make_request(task="img2img", image=uploaded(image, "image"), strength=strength,
                                   resize_mode=resize_mode, prompt=prompt, negative_prompt=negative_prompt,
                                   model=model, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                                   width=width, height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles)
-        yield from studio.runner.run(generation, history, progress, run_id)
+        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)
     with gr.Row():

@@ -6,6 +6,7 @@ import gradio as gr
 
 from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
+from .gallery import owner_of
 from .masks import editor_background, editor_mask
 from .uploads import uploaded
 
@@ -17,7 +18,7 @@ def create(studio):
             only_masked_padding=None, strength=None, prompt=None, negative_prompt=None, model=None, sampler=None,
             steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None, history=None,
-            run_id=None, progress=gr.Progress()):
+            run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
         painted = uploaded(mask, "mask") if mask is not None else editor_mask(image, studio.manager.settings.limits)
         generation = make_request(task="inpaint", image=editor_background(image), mask=painted,
@@ -27,7 +28,7 @@ def create(studio):
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles)
-        yield from studio.runner.run(generation, history, progress, run_id)
+        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)
     with gr.Row():

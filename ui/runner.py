@@ -26,9 +26,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines import SUFFIXES, CancelToken, Engine, GenerationCancelled, GenerationRequest, pillow_format, \
-    write_picture, write_png
-from server.outputs import picture_name, todays_folder
+from pipelines import SUFFIXES, CancelToken, Engine, GenerationCancelled, GenerationRequest, picture_bytes, \
+    pillow_format, write_png
+from server.outputs import picture_name
+from server.picture_store import PictureStore, store_for
 
 from .common import STOPPED, format_bytes
 from .disk import TempFiles
@@ -50,11 +51,13 @@ class Output:
 
 class Runner:
     def __init__(self, manager: Engine, outputs_dir: str | None, save_format: str = "png",
-                 files: TempFiles | None = None):
+                 files: TempFiles | None = None, store: PictureStore | None = None):
         self.manager = manager
         self.outputs_dir = Path(outputs_dir) if outputs_dir else None
         self.save_format = save_format  # of the outputs folder's copies; the page always gets PNG (lossless)
         self._save_failure_reported = False
+        # the gallery's record of each picture kept in the outputs folder (server/picture_store.py)
+        self.store = store if store is not None or self.outputs_dir is None else store_for(self.outputs_dir)
         self.files = files or TempFiles()  # the pictures handed to the pages: the newest, none too old (disk.py)
         self._runs: dict[str, CancelToken] = {}  # run id -> cancel token, while the run's generator lives
         self._early_stops: OrderedDict[str, None] = OrderedDict()  # stopped while still waiting to start
@@ -77,7 +80,7 @@ class Runner:
                     self._early_stops.popitem(last=False)
 
     def run(self, generation: GenerationRequest, history: list | None, progress: gr.Progress,
-            run_id: str | None = None):
+            run_id: str | None = None, owner: str | None = None):
         """Yield (gallery, info, status, history) updates until the run ends; raise gr.Error on failure."""
         token = CancelToken()  # this run's own: only its Stop (by run id) or closing this generator end it
         run_id = _valid_run_id(run_id)
@@ -150,7 +153,7 @@ class Runner:
         result = outcome["result"]
         for warning in result.warnings:
             gr.Warning(warning)
-        outputs = [self._write(result, index) for index in range(len(result.images))]
+        outputs = [self._write(result, index, owner) for index in range(len(result.images))]
         self.files.written([o.path for o in outputs])  # and the oldest pictures go
         # History shows the pictures that are still kept: an entry whose file went is dropped, not shown broken.
         kept = [entry for entry in history or [] if self.files.holds(entry[0])]
@@ -158,12 +161,13 @@ class Runner:
         status = _status_line(result, self.manager)
         yield [(o.path, f"seed {s}") for o, s in zip(outputs, result.seeds)], result.infotexts[0], status, history
 
-    def _write(self, result, index: int) -> Output:
+    def _write(self, result, index: int, owner: str | None = None) -> Output:
         """Save picture `index` as PNG with its parameters and labels, and keep a copy in the outputs folder.
 
         The page gets the copy in Gradio's cache (disk.py: in a folder named by a random token, kept a while):
         the outputs folder is never served over HTTP, so a stranger on a shared link cannot fetch other users'
-        pictures by guessing names there.
+        pictures by guessing names there. The outputs folder's copy goes through the picture store, which writes
+        it whole before the gallery's row names it.
         """
         name = picture_name(result.seeds[index])
         path = self.files.path(name)
@@ -171,11 +175,9 @@ class Runner:
         if self.outputs_dir is not None:
             try:
                 kind = pillow_format(self.save_format)
-                target = todays_folder(self.outputs_dir) / (Path(name).stem + SUFFIXES[kind])
-                if kind == "PNG":
-                    shutil.copyfile(path, target)
-                else:
-                    write_picture(result, index, target, self.save_format)
+                data = path.read_bytes() if kind == "PNG" else picture_bytes(result, index, self.save_format)
+                record = result.records[index] if result.records else {}
+                self.store.save(data, Path(name).stem + SUFFIXES[kind], record, owner, result.infotexts[index])
             except OSError as error:
                 if not self._save_failure_reported:  # say it once, keep serving the pictures
                     self._save_failure_reported = True

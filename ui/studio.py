@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import controlnet, disk, history, img2img, inpaint, models, png_info, txt2img, verify
+from . import controlnet, disk, gallery, img2img, inpaint, models, png_info, txt2img, verify
 from .assets import STYLE_CSS
 from pipelines import SHARED_NAMES, Engine
 from pipelines import shared_in_order as in_order
@@ -29,15 +29,16 @@ class Studio:
 
 
 def build(manager: Engine, info: EngineInfo, outputs_dir: str | None, save_format: str = "png",
-          keep_pictures: int | None = None, max_age: int | None = None) -> gr.Blocks:
+          keep_pictures: int | None = None, max_age: int | None = None, store=None, private: bool = False) -> gr.Blocks:
     """The page. The pictures it is handed stay on disk for `max_age` seconds at most, the newest
-    `keep_pictures` of them in the runner's folder (defaults in disk.py: 1000, a day)."""
+    `keep_pictures` of them in the runner's folder (defaults in disk.py: 1000, a day). `store`: the gallery's
+    picture store (server/picture_store.py) over the outputs folder; `private`: each user sees only their own."""
     pruning = disk.cache_pruning(max_age)
     # delete_cache: Gradio deletes what it saved in its cache (uploads, ...) as it ages; the runner's files, the
     # pictures and previews, are its own to prune (disk.py).
     with gr.Blocks(title="Easel", delete_cache=pruning) as demo:
         files = disk.TempFiles(demo.GRADIO_CACHE, keep_pictures, max_age, sweep_every=pruning[0])
-        studio = Studio(manager, Runner(manager, outputs_dir, save_format, files), info)
+        studio = Studio(manager, Runner(manager, outputs_dir, save_format, files, store), info)
         gr.Markdown("# Easel", elem_id="title")
         if info.demo:
             gr.Markdown("**Demo mode:** these are tiny models with random weights, made on this machine. Every tab "
@@ -55,17 +56,20 @@ def build(manager: Engine, info: EngineInfo, outputs_dir: str | None, save_forma
                 verify.create(studio)
             with gr.Tab("Models", id="models"):
                 models_report = models.create(studio)
-            with gr.Tab("History", id="history"):
-                history.create(studio)
+            with gr.Tab("Gallery", id="gallery") as gallery_tab:
+                gallery_panel = gallery.create(studio, store, private)
+        gallery_panel.opened(gallery_tab)
         _wire_send_to(panels, tabs)
         # The Models report as it is when the page opens (on ZeroGPU the default model is loaded by then).
         demo.load(lambda: models.report(manager), None, models_report, api_visibility="private", queue=False)
         _wire_png_info(info_panel, panels, tabs, info)
+        _wire_png_info(gallery_panel, panels, tabs, info)  # the same "send to", from the picture kept on disk
     return demo
 
 
-def _wire_png_info(source: png_info.PngInfoPanel, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> None:
-    """PNG Info's "send to" fills a tab's prompt and settings from the parameters read (and its picture)."""
+def _wire_png_info(source, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> None:
+    """PNG Info's and the Gallery's "send to" fill a tab's prompt and settings from the parameters read (and its
+    picture: PNG Info's upload, or the gallery's file on disk)."""
     for target_name, button in source.send.items():
         target = panels[target_name]
 
@@ -73,7 +77,9 @@ def _wire_png_info(source: png_info.PngInfoPanel, panels: dict, tabs: gr.Tabs, i
 
         def send(picture, text, _target=target_name, _takes_picture=takes_picture):
             if not text:
-                raise gr.Error("Upload a picture with generation parameters first.", title="Nothing to send")
+                raise gr.Error("Pick a picture with generation parameters first.", title="Nothing to send")
+            if isinstance(picture, str):  # the gallery's picture, read from the outputs folder
+                picture = _picture_file(picture)
             values, skipped = png_info.settings_from(text, info)
             if skipped:
                 gr.Warning("Not used: " + "; ".join(skipped))
@@ -83,7 +89,18 @@ def _wire_png_info(source: png_info.PngInfoPanel, panels: dict, tabs: gr.Tabs, i
             return [*image, *values, gr.Tabs(selected=_target)]
 
         outputs = ([target.image] if takes_picture else []) + [*target.settings(), tabs]
-        button.click(send, [source.image, source.parameters], outputs, api_visibility="private", queue=False)
+        picture = source.image if isinstance(source, png_info.PngInfoPanel) else source.picture
+        button.click(send, [picture, source.parameters], outputs, api_visibility="private", queue=False)
+
+
+def _picture_file(path: str):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as picture:
+            return picture.convert("RGB")
+    except OSError:
+        raise gr.Error("That picture is no longer in the outputs folder.", title="Picture gone") from None
 
 
 def _wire_send_to(panels: dict, tabs: gr.Tabs) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .common import make_request, output_panel, settings_panel, top_row, wire
+from .gallery import owner_of
 
 TAB = "txt2img"
 
@@ -12,13 +13,13 @@ TAB = "txt2img"
 def create(studio):
     def txt2img(prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
             width=None, height=None, seed=None, batch_size=None,
-            clip_skip=None, vae=None, styles=None, history=None, run_id=None,
+            clip_skip=None, vae=None, styles=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         generation = make_request(task="txt2img", prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles)
-        yield from studio.runner.run(generation, history, progress, run_id)
+        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)
     with gr.Row():
