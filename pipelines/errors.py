@@ -8,6 +8,7 @@ class InvalidRequest(ValueError):
 
     def __init__(self, field_name: str, message: str):
         self.field = field_name
+        self.detail = message  # the message without the field's name, for a front end that names it its own way
         super().__init__(f"{field_name}: {message}")
 
 

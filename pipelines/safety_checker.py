@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAFETY_MODES = ("off", "on", "auto")
-DEFAULT_REPO = "CompVis/stable-diffusion-safety-checker"
+# The checker SD 1.5 ships with (its safety_checker/ and feature_extractor/, the model CompVis published): only
+# those files are fetched, and a Space's preload_from_hub (README.md) already holds them.
+DEFAULT_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 NAME = "safety checker"  # how errors and status lines name it
 RESIDENCY_OWNER, RESIDENCY_ROLE = "safety-checker", "safety_checker"  # its one component in the residency ledger
 

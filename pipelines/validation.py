@@ -29,22 +29,22 @@ MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text enc
 
 def _number(name: str, value: Any, *, integer: bool, low: float, high: float) -> int | float:
     if isinstance(value, bool) or value is None:
-        raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {value!r}")
+        raise InvalidRequest(name, f"must be a number from {_shown(low)} to {_shown(high)}, got {value!r}")
     if isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError:
-            raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {value!r}") from None
+            raise InvalidRequest(name, f"must be a number from {_shown(low)} to {_shown(high)}, got {value!r}") from None
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {type(value).__name__}") from None
+        raise InvalidRequest(name, f"must be a number from {_shown(low)} to {_shown(high)}, got {type(value).__name__}") from None
     if not math.isfinite(number):
-        raise InvalidRequest(name, f"must be a finite number from {low:g} to {high:g}, got {value!r}")
+        raise InvalidRequest(name, f"must be a finite number from {_shown(low)} to {_shown(high)}, got {value!r}")
     if integer and number != int(number):
-        raise InvalidRequest(name, f"must be a whole number from {low:g} to {high:g}, got {value!r}")
+        raise InvalidRequest(name, f"must be a whole number from {_shown(low)} to {_shown(high)}, got {value!r}")
     if not low <= number <= high:
-        raise InvalidRequest(name, f"must be from {low:g} to {high:g}, got {number:g}")
+        raise InvalidRequest(name, f"must be from {_shown(low)} to {_shown(high)}, got {_shown(number)}")
     return int(number) if integer else number
 
 
@@ -334,3 +334,8 @@ def _preprocessor_parameters(preprocessor: str, params: Any, prefix: str) -> dic
         if low > checked.get("high_threshold", allowed["high_threshold"][0]):
             raise InvalidRequest(prefix + "low_threshold", "must not be above high_threshold")
     return checked
+
+
+def _shown(number: float) -> str:
+    """A number as the user typed or reads it: 4294967295, not 4.29497e+09; 7.5 stays 7.5."""
+    return str(int(number)) if float(number).is_integer() else f"{number:.6g}"

@@ -285,7 +285,9 @@ def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> No
         api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1, preprocess=False,
         js=NEW_RUN_JS % panels.generate.elem_id,
     )
-    event.then(None, js=RUN_ENDED_JS % api_name)  # Generate comes back in Stop's place, however the run ended
+    # Generate comes back in Stop's place, however the run ended (Gradio's `then` does not follow a failure)
+    event.then(None, js=RUN_ENDED_JS % api_name)
+    event.failure(None, js=RUN_ENDED_JS % api_name)
     # After a Stop the tab shows its last finished pictures again, not the half-denoised preview, and says so.
     finished = gr.State([])
     event.success(lambda pictures: pictures, panels.gallery, finished, api_visibility="private", queue=False)

@@ -8,17 +8,39 @@ import logging
 
 import gradio as gr
 
-from pipelines import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
+from pipelines import SHARED_BY_NAME, GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
 
 log = logging.getLogger(__name__)
+
+
+# The page's labels of the fields that are not shared settings (those carry their own, shared_settings.py).
+_LABELS = {"image": "Starting picture", "mask": "Mask", "control_image": "Control picture",
+           "control_image_2": "Control picture (unit 2)", "strength": "Strength", "mask_blur": "Mask blur",
+           "control_units": "ControlNet units", "control_type": "Control type", "preprocessor": "Preprocessor"}
+
+
+def label_of(field: str) -> str:
+    """The label a field has in the page: "seed" is "Seed (-1: random)", control_units[1].image is unit 2's picture."""
+    if field.startswith("control_units["):
+        index, _, rest = field[len("control_units["):].partition("]")
+        parts = rest.lstrip(".").split(".")
+        inner = parts[-1] if parts[0] == "preprocessor_params" else parts[0] or "control_type"
+        number = int(index) + 1 if index.isdigit() else index
+        return f"ControlNet unit {number}: {_UNIT_LABELS.get(inner, label_of(inner))}"
+    setting = SHARED_BY_NAME.get(field)
+    return setting.label if setting else _LABELS.get(field, field.replace("_", " ").capitalize())
+
+
+_UNIT_LABELS = {"image": "Control picture", "low_threshold": "Canny low threshold",
+                "high_threshold": "Canny high threshold", "conditioning_scale": "Conditioning scale"}
 
 
 def user_error(error: BaseException) -> Exception:
     """Turn an engine error into the message the user sees; anything unexpected is logged and summarised."""
     if isinstance(error, GenerationCancelled):
         return gr.Error("Stopped.", title="Stopped", print_exception=False)
-    if isinstance(error, InvalidRequest):
-        return gr.Error(str(error), title=f"Check {error.field}", print_exception=False)
+    if isinstance(error, InvalidRequest):  # titled with the label the user sees; the message keeps the API's name
+        return gr.Error(str(error), title=label_of(error.field), print_exception=False)
     if isinstance(error, (ModelLoadError, OutOfMemory)):
         return gr.Error(str(error), title="Could not generate", print_exception=False)
     log.error("generation failed", exc_info=error)

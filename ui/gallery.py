@@ -61,7 +61,7 @@ def create(studio, store, private: bool) -> GalleryPanel:
         favourites = gr.Checkbox(False, label="Favourites only", scale=1)
     summary = gr.Markdown("", elem_id="gallery-summary")
     grid = gr.Gallery(label="Pictures", columns=6, height=560, allow_preview=False, interactive=False,
-                      elem_id="gallery-grid")
+                      fit_columns=False, elem_id="gallery-grid")
     with gr.Row():
         previous = gr.Button("← Newer", size="sm")
         following = gr.Button("Older →", size="sm")

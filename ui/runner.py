@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import logging
 import queue
-import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -26,14 +25,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines import SUFFIXES, CancelToken, Engine, GenerationCancelled, GenerationRequest, picture_bytes, \
-    pillow_format, write_png
+from pipelines import SUFFIXES, CancelToken, Engine, GenerationCancelled, GenerationRequest, InvalidRequest, \
+    picture_bytes, pillow_format, write_png
 from server.outputs import picture_name
 from server.picture_store import PictureStore, store_for
 
 from .common import STOPPED, format_bytes
 from .disk import TempFiles
-from .errors import user_error
+from .errors import label_of, user_error
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 100  # pictures kept in a session's history
@@ -147,6 +146,13 @@ class Runner:
                     self._runs.pop(run_id, None)
         if isinstance(outcome.get("error"), GenerationCancelled):  # Stop: said once, where the status goes
             yield gr.skip(), gr.skip(), STOPPED, gr.skip()
+            return
+        if isinstance(outcome.get("error"), InvalidRequest) and run_id:
+            # a value the page sent cannot be used: said in the field's words, and the tab keeps its pictures
+            # (an error would cover them); API callers, who send no run id, get the error itself
+            error = outcome["error"]
+            gr.Warning(f"{label_of(error.field)}: {error.detail}", title=label_of(error.field))
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         if "error" in outcome:
             raise user_error(outcome["error"])
