@@ -284,6 +284,7 @@ def wire(panels: Panels, handler, own_inputs: list, api_name: str, studio) -> No
         [panels.gallery, panels.info, panels.status, history],
         api_name=api_name, concurrency_id=GPU_QUEUE, concurrency_limit=1, preprocess=False,
         js=NEW_RUN_JS % panels.generate.elem_id,
+        show_progress_on=[panels.gallery],  # one progress bar, over the pictures, not one per output
     )
     # Generate comes back in Stop's place, however the run ended (Gradio's `then` does not follow a failure)
     event.then(None, js=RUN_ENDED_JS % api_name)
