@@ -146,3 +146,24 @@ def test_the_outputs_folder_keeps_jpeg_copies_when_asked_and_the_page_still_gets
     [saved] = tmp_path.rglob("*-5.jpg")
     assert Image.open(saved).format == "JPEG" and read_parameters(saved) == info
     assert Image.open(gallery[0][0]).format == "PNG" and not list(tmp_path.rglob("*.png"))
+
+
+def test_a_damaged_gallery_database_still_keeps_every_picture_on_disk(manager, tmp_path):
+    (tmp_path / "gallery.sqlite").write_bytes(b"this is not a database" * 100)
+    runner = Runner(manager, outputs_dir=str(tmp_path))
+    gallery, info, status, history = last(runner.run(GenerationRequest(prompt="a", steps=1, seed=8), [], no_progress))
+    assert "Seed: 8" in info
+    assert [path.name.endswith("-8.png") for path in tmp_path.rglob("*.png")] == [True]
+    assert "gallery.sqlite" in runner.store.error  # what the Gallery tab says
+
+
+def test_whose_picture_a_run_makes():
+    from types import SimpleNamespace
+
+    from ui.gallery import owner_of
+
+    assert owner_of(SimpleNamespace(username="ada", cookies={}, session_hash="s1")) == "user:ada"
+    assert owner_of(SimpleNamespace(username=None, cookies={"easel_browser": "0b8e5c1e-4f1a-4c55-9b4e-123456789abc"},
+                                    session_hash="s1")) == "browser:0b8e5c1e-4f1a-4c55-9b4e-123456789abc"
+    assert owner_of(SimpleNamespace(username=None, cookies={"easel_browser": "<script>"}, session_hash="s1")) == \
+        "session:s1"  # a cookie that is not one the page made
