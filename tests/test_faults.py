@@ -9,7 +9,6 @@ import gc
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -149,7 +148,7 @@ def test_a_full_disk_still_returns_the_pictures(studio, api, monkeypatch):
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("ui.runner.shutil", SimpleNamespace(copyfile=disk_full))  # the outputs disk only
+    monkeypatch.setattr("server.picture_store._write_durably", disk_full)  # the outputs disk only
     for seed in (31, 32):
         gallery, info, _ = api.predict(prompt="kept", steps=2, seed=seed, api_name="/txt2img")
         assert read_parameters(gallery[0]["image"]) == info and f"Seed: {seed}" in info
