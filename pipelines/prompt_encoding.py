@@ -125,9 +125,14 @@ def encode_texts(encoder: TextEncoder, texts: list[str], device, convert=None) -
                 tokens[row, end + 1:] = pad
         z, chunk_pooled = _run_encoder(encoder, tokens)
         multipliers = torch.tensor([c.multipliers for c in batch], device=z.device, dtype=z.dtype)
-        original_mean = z.mean()
-        z = z * multipliers.unsqueeze(-1)
-        z = z * (original_mean / z.mean())
+        if bool((multipliers != 1).any()):  # with no weight the rescale is the identity: skip its 0/0 risk
+            original_mean = z.mean()
+            z = z * multipliers.unsqueeze(-1)
+            new_mean = z.mean()
+            # A1111 rescales to the former mean; a mean of exactly zero (features whose final layer norm has
+            # no bias, as in random models) has no scale to restore, and dividing by it would give NaN
+            if bool(new_mean != 0) and bool(torch.isfinite(original_mean / new_mean)):
+                z = z * (original_mean / new_mean)
         outputs.append(z)
         if i == 0:
             pooled = chunk_pooled

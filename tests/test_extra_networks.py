@@ -248,3 +248,11 @@ def test_sdxl_reads_weights_and_its_clip_l_clip_g_embeddings(folders_manager, tm
     assert "TI hashes" in result.infotexts[0]
     assert any("tinyemb" in w and "one-encoder" in w for w in mismatched.warnings)
     assert "xlemb" in report["loaded"] and "one-encoder" in report["skipped"]["tinyemb"]["reason"]
+
+
+def test_a_prompt_whose_features_average_to_zero_still_paints(folders_manager):
+    """A random model's text features can average to exactly zero; A1111's rescale to the former mean then
+    divides by zero. With no weight there is nothing to rescale, and the picture is a picture, not black."""
+    for prompt in ("a lighthouse on a cliff at dusk, oil painting", "a (lighthouse:1.3) on a cliff at dusk, oil painting"):
+        picture, _ = pixels(folders_manager, prompt=prompt, seed=1234)
+        assert picture.std() > 10, prompt
