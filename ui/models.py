@@ -25,7 +25,9 @@ def library_table(library, loaded: set) -> str:
     lines = ["**Library**", "", "| model | from | size here | loaded |", "|---|---|---|---|"]
     for row in library.describe_models():
         size = _size(row["bytes"]) if row["bytes"] is not None else "not downloaded yet"
-        source = f"{row['where']}: `{row['source']}`"
+        # the file or folder's own name: a studio open to others does not show where the user keeps things
+        shown = row["source"] if row["where"] == "Hugging Face hub" else row["source"].rstrip("/").rsplit("/", 1)[-1]
+        source = f"{row['where']}: `{shown}`"
         lines.append(f"| {row['label']} | {source} | {size} | {'yes' if row['name'] in loaded else ''} |")
     return "\n".join(lines)
 
@@ -34,6 +36,7 @@ def engine_report(status: dict) -> str:
     lines = [
         f"**Device** {status['device']} ({status['dtype']}) · weights on it {_size(status['on_device_bytes'])} of a "
         f"budget of {_size(status['budget_bytes'])} · offload {status['offload']} · evictions {status['evictions']}",
+        "",
         f"**RAM** models {_size(sum(m['bytes'] for m in status['ram_cache']))} of {_size(status['ram_budget_bytes'])}"
         + (" · busy generating" if status["busy"] else ""),
         "",
