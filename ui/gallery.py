@@ -139,8 +139,7 @@ def create(studio, store, private: bool) -> GalleryPanel:
             guard(show), listing, shown, api_visibility="private", queue=False)
     import_folder.click(guard(lambda path: import_pictures(_folder(path))), folder, None, api_visibility="private",
                         queue=False).success(guard(show), listing, shown, api_visibility="private", queue=False)
-    # the gallery as it is whenever the tab is opened, and after each picture this session makes
-    studio.history.change(guard(show), listing, shown, api_visibility="private", queue=False)
+    # the gallery as it is whenever its tab is opened (not after every run: reading thumbnails costs the server)
     return GalleryPanel(parameters, picture, send, opened=lambda tab: tab.select(
         guard(show), listing, shown, api_visibility="private", queue=False))
 
