@@ -46,7 +46,6 @@ def search_gallery(page, words: str) -> str:
     box = page.locator("#gallery-search textarea, #gallery-search input").first
     box.fill(words)
     box.press("Enter")
-    page.wait_for_timeout(0)
     return page.locator("#gallery-summary").inner_text()
 
 
@@ -131,3 +130,29 @@ def test_a_seed_out_of_range_is_refused_in_the_fields_words_and_the_picture_stay
     assert "Seed: 31" in page.input_value("#txt2img-info textarea")
     page.locator("#txt2img-generate").wait_for()  # Generate is back, ready for the corrected value
     page.screenshot(path=ARTIFACTS / "24-seed-out-of-range.png")
+
+
+def log_in(browser, url: str, user: str, password: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_selector("#txt2img-prompt textarea")
+    return page
+
+
+def test_with_logins_each_user_sees_only_their_own_pictures(browser, tiny_dir, tmp_path):
+    server = AppServer(tiny_dir, tmp_path / "outputs", "--auth", "ada:first-pass,bob:second-pass")
+    try:
+        ada = log_in(browser, server.url, "ada", "first-pass")
+        generate_with_ctrl_enter(ada, "a blue boat", 5151)
+        search_gallery(ada, "boat")
+        ada.wait_for_function("() => document.querySelector('#gallery-summary')?.innerText.startsWith('1 picture')")
+        bob = log_in(browser, server.url, "bob", "second-pass")
+        search_gallery(bob, "boat")
+        bob.wait_for_function("() => document.querySelector('#gallery-summary')?.innerText.startsWith('0 pictures')")
+        bob.screenshot(path=ARTIFACTS / "25-gallery-of-another-user.png", full_page=True)
+    finally:
+        server.stop()
