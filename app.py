@@ -26,7 +26,7 @@ log = logging.getLogger("easel")
 def build_app(settings: app_settings.AppSettings):
     """The engine and the page, without launching: tests and Spaces use this too."""
 
-    from pipelines import FAMILIES, SAMPLERS, LazyManager, Library
+    from pipelines import BUILTIN_UPSCALERS, FAMILIES, SAMPLERS, LazyManager, Library
     from ui.studio import build
 
     library_file = settings.models
@@ -61,6 +61,7 @@ def build_app(settings: app_settings.AppSettings):
         default_steps=(4 if default and default.turbo else FAMILIES["sd1"].default_steps),
         max_steps=limits.max_steps, max_batch=limits.max_batch, max_side=limits.max_side, demo=settings.demo,
         vaes=sorted(library.vaes()), styles=sorted(library.styles()),
+        upscalers=[*BUILTIN_UPSCALERS, *sorted(library.upscalers())],
     )
     max_age = None if settings.keep_hours is None else max(1, int(settings.keep_hours * 3600))
     store = picture_store.store_for(settings.outputs) if settings.outputs else None  # the gallery, kept on disk

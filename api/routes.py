@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from .checkpoints import checkpoint_list
 from .errors import A1111Route
 from .extra_networks import extra_network_routes
+from .extras import extras_routes
 from .generation import generate
 from .jobs import Job
 from .picture_info import picture_info
@@ -118,12 +119,11 @@ def sdapi_router(context) -> APIRouter:
                 "medvram": settings.engine.offload == "model"}
 
     # What Easel does not have: empty lists, so that clients which list them on connect carry on.
-    for path, answer in {"/upscalers": [{"name": "None", "model_name": None, "model_path": None, "model_url": None,
-                                         "scale": 4.0}],
-                         "/latent-upscale-modes": [], "/hypernetworks": [], "/face-restorers": [],
+    for path, answer in {"/latent-upscale-modes": [], "/hypernetworks": [], "/face-restorers": [],
                          "/realesrgan-models": [], "/script-info": [], "/extensions": []}.items():
         router.add_api_route(path, _constant(answer), methods=["GET"])
     extra_network_routes(router, context)
+    extras_routes(router, context)
     return router
 
 

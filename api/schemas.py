@@ -104,6 +104,23 @@ class PngInfo(_Lax):
     image: str
 
 
+class ExtraSingleImage(_Lax):
+    """A1111's ExtrasSingleImageRequest: the fields Easel reads, with A1111's defaults; of the others, those that
+    would change the picture (face restoration, a second upscaler) are named in the answer's html_info."""
+
+    image: str = ""
+    resize_mode: int = 0  # 0: upscale by upscaling_resize; 1: upscale to upscaling_resize_w x upscaling_resize_h
+    upscaling_resize: float = 2
+    upscaling_resize_w: int = 512
+    upscaling_resize_h: int = 512
+    upscaling_crop: bool = True
+    upscaler_1: str = "None"
+    upscaler_2: str = "None"
+    extras_upscaler_2_visibility: float = 0
+    gfpgan_visibility: float = 0
+    codeformer_visibility: float = 0
+
+
 class Detect(_Lax):
     controlnet_module: str = "none"
     controlnet_input_images: list[str] = Field(default_factory=list)

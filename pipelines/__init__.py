@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .catalog import (CONTROL_TYPES, DETECT_RESOLUTION, FAMILIES, PASS_THROUGH, PREPROCESSOR_PARAMETERS,
                           PREPROCESSORS, Library, control_type_from_name)
+    from .catalog import BUILTIN_UPSCALERS
     from .engine import Engine, LazyEngine
     from .errors import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
     from .lazy import LazyManager
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 # Each name by the module it comes from.
 _SOURCES: dict[str, tuple[str, ...]] = {
     "catalog": ("CONTROL_TYPES", "DETECT_RESOLUTION", "FAMILIES", "PASS_THROUGH", "PREPROCESSOR_PARAMETERS",
-                "PREPROCESSORS", "Library", "control_type_from_name"),
+                "PREPROCESSORS", "Library", "control_type_from_name", "BUILTIN_UPSCALERS"),
     "engine": ("Engine", "LazyEngine"),
     "errors": ("GenerationCancelled", "InvalidRequest", "ModelLoadError", "OutOfMemory"),
     "lazy": ("LazyManager",),
@@ -85,7 +86,7 @@ _RENAMED = {
 _WHERE = {name: (module, name) for module, names in _SOURCES.items() for name in names} | _RENAMED
 
 __all__ = [  # every name above, and nothing else: the names front ends may use
-    "CONTROL_TYPES", "CancelToken", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
+    "BUILTIN_UPSCALERS", "CONTROL_TYPES", "CancelToken", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequest", "LazyEngine",
     "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OutOfMemory",
     "PARAMETERS_KEY", "PASS_THROUGH", "PREPROCESSORS", "PREPROCESSOR_PARAMETERS", "PipelineManager",

@@ -60,6 +60,10 @@ def control_type_from_name(name: str) -> str | None:
     return next((kind for word, kind in _TYPE_WORDS if word in lowered), None)
 
 
+# A1111's upscalers that need no model (modules/upscaler.py: UpscalerNone, UpscalerLanczos, UpscalerNearest);
+# "None" keeps the size. The model folders' upscalers come after them (upscalers.py).
+BUILTIN_UPSCALERS = ("None", "Lanczos", "Nearest")
+
 # Turbo and other few-step models: what their authors recommend.
 TURBO_STEPS, TURBO_GUIDANCE, TURBO_SAMPLER = 4, 0.0, "Euler a"
 
@@ -252,6 +256,9 @@ class Library:
 
     def vaes(self) -> dict:
         return self.found.vaes
+
+    def upscalers(self) -> dict:
+        return self.found.upscalers
 
     def save_style(self, style: Style) -> None:
         """Add or replace a style in styles.csv (A1111's format, so A1111 reads it too)."""

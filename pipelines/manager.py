@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from . import control, lora, networks, prompt_encoding, provenance, safety_checker, styles, vae
+from . import control, lora, networks, prompt_encoding, provenance, safety_checker, styles, upscalers, vae
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -36,7 +36,8 @@ from .residency import Residency, apply_offload, module_bytes
 from .samplers import SAMPLERS, make_scheduler
 from .engine_settings import EngineSettings
 from .tasks import call_arguments, make_view
-from .validation import validate
+from .metadata import read_parameters
+from .validation import validate, validate_upscale
 from .version import VERSION  # the one place it is written; others import it from here
 
 log = logging.getLogger(__name__)
@@ -383,7 +384,7 @@ class PipelineManager:
     def _forget(self, cached: CachedModel) -> None:
         """A model left the RAM cache: forget its components and every view that holds them."""
         kind, _, name = cached.key.partition(":")
-        owner = {"base": name, "controlnet": name, "preprocessor": cached.key, "vae": cached.key,
+        owner = {"base": name, "controlnet": name, "preprocessor": cached.key, "vae": cached.key, "upscaler": cached.key,
                  "safety-checker": safety_checker.RESIDENCY_OWNER}.get(kind)
         if owner is None:  # a LoRA file: tensors in RAM only, never placed on the device
             return
@@ -509,6 +510,47 @@ class PipelineManager:
         checker = self._cached_or_load("safety-checker", "the safety checker", load)
         self.residency.place(self.residency.keys_of(*checker.modules()), force_mode="none")
         return checker.screen(images)
+
+    def upscalers(self) -> list[str]:
+        """A1111's built-in upscalers, then the model folders' (ESRGAN/, RealESRGAN/, upscale_models/)."""
+        return [*upscalers.BUILTIN, *sorted(self.library.upscalers())]
+
+    def upscale(self, picture, upscaler: str | None, scale: float) -> tuple:
+        """(picture made `scale` times larger, its parameters text): the picture's own, plus A1111's
+        "Postprocess upscale by" and "Postprocess upscaler"."""
+        original = picture
+        picture, upscaler, scale = validate_upscale(picture, upscaler, scale, self.upscalers(), self.settings.limits)
+        infotext = (read_parameters(original) if not hasattr(original, "__array_interface__") else None) or ""
+        with self._holding_device():
+            self.busy = True
+            try:
+                model = None
+                if upscaler not in upscalers.BUILTIN:
+                    model = self._upscaler(upscaler)
+                    self.residency.place(self.residency.keys_of(model.model), force_mode="none")
+                result = upscalers.upscale(picture, scale, model, method=upscaler)
+            finally:
+                self.busy = False
+        if self.settings.watermark:  # the mark of the picture it came from does not survive resampling
+            from . import watermark
+
+            result = watermark.mark(result)
+        done = f"Postprocess upscale by: {scale:g}, Postprocess upscaler: {upscaler}"
+        return result, f"{infotext}, {done}" if infotext else done
+
+    def _upscaler(self, name: str):
+        def load():
+            try:
+                model = upscalers.read(name, self.library.upscalers()[name].path, self.settings.allow_pickle)
+            except upscalers.UpscalerError as error:
+                raise InvalidRequest("upscaler", str(error)) from None
+            # in the engine's precision where the architecture computes in it (spandrel says which do)
+            half_ok = {torch.float16: model.supports_half, torch.bfloat16: model.supports_bfloat16}
+            model.to(self.dtype if half_ok.get(self.dtype, True) else torch.float32)
+            self.residency.add(f"upscaler:{name}", upscalers.RESIDENCY_ROLE, model.model)
+            return model, module_bytes(model.model)
+
+        return self._cached_or_load(f"upscaler:{name}", f"upscaler {name}", load)
 
     def _entry_turbo(self, name: str) -> bool:
         entry = self.library.models.get(name)

@@ -336,6 +336,23 @@ def _preprocessor_parameters(preprocessor: str, params: Any, prefix: str) -> dic
     return checked
 
 
+MAX_UPSCALE = 8  # A1111's "Resize" slider for extras goes to 8
+UPSCALED_SIDE_FACTOR = 4  # an upscaled picture may be this many times the largest side a generation may have
+
+
+def validate_upscale(picture: Any, upscaler: Any, scale: Any, known: list[str], limits: Limits):
+    """(picture, upscaler, scale) for an upscale, or InvalidRequest naming the field."""
+    picture = load_picture("image", picture, limits)
+    upscaler = _choice("upscaler", upscaler if upscaler not in (None, "") else "None", known)
+    scale = _number("scale", scale, integer=False, low=1, high=MAX_UPSCALE)
+    largest = limits.max_side * UPSCALED_SIDE_FACTOR
+    if max(picture.size) * scale > largest:
+        raise InvalidRequest("scale", f"would make the {picture.width}x{picture.height} picture "
+                                      f"{round(picture.width * scale)}x{round(picture.height * scale)}; the largest "
+                                      f"side allowed is {largest} pixels")
+    return picture, upscaler, scale
+
+
 def _shown(number: float) -> str:
     """A number as the user typed or reads it: 4294967295, not 4.29497e+09; 7.5 stays 7.5."""
     return str(int(number)) if float(number).is_integer() else f"{number:.6g}"

@@ -514,3 +514,15 @@ def test_no_api_turns_the_routes_off(tiny_dir):
     from server.app_settings import parse
 
     assert parse([]).api and not parse(["--no-api"]).api
+
+
+def test_the_upscalers_are_listed_and_extra_single_image_upscales_as_a1111_does(api, photo):
+    names = [u["name"] for u in api.get_upscalers()]
+    assert names[:3] == ["None", "Lanczos", "Nearest"] and "tiny-esrgan" in names
+    result = api.extra_single_image(photo, upscaler_1="tiny-esrgan", upscaling_resize=2)
+    assert result.image.size == (128, 128)
+    assert "Postprocess upscaler: tiny-esrgan" in result.info
+    asked = api.extra_single_image(photo, upscaler_1="Lanczos", resize_mode=1, upscaling_resize_w=96,
+                                   upscaling_resize_h=96, gfpgan_visibility=0.5)
+    assert asked.image.size == (96, 96)
+    assert "not honoured: gfpgan_visibility" in asked.info  # said, not skipped

@@ -132,3 +132,14 @@ def test_lora_embedding_weights_clip_skip_vae_and_styles_through_the_endpoints(c
     assert info.startswith("a cat, vivid colours")
     _, _, status = client.predict(prompt="a cat <lora:missing:1>", **common)
     assert "no LoRA named 'missing'" in status
+
+
+def test_extras_upscales_through_gradio_client_and_keeps_the_parameters(client, files):
+    gallery, info, _ = client.predict(prompt="a lighthouse", steps=2, seed=61, api_name="/txt2img")
+    made = gallery[0]["image"]
+    path, infotext = client.predict(image=handle_file(made), upscaler="tiny-esrgan", scale=2, api_name="/upscale")
+    assert Image.open(path).size == (128, 128)
+    assert read_parameters(path) == infotext  # the file carries its parameters
+    assert infotext.startswith(info) and "Postprocess upscale by: 2, Postprocess upscaler: tiny-esrgan" in infotext
+    with pytest.raises(AppError, match="upscaler: unknown value 'ESRGAN_4x'; choose one of: None, Lanczos, Nearest, tiny-esrgan"):
+        client.predict(image=handle_file(made), upscaler="ESRGAN_4x", scale=2, api_name="/upscale")

@@ -266,3 +266,15 @@ def test_click_a_lora_card_pick_an_embedding_and_generate_with_them(page):
     page.screenshot(path=ARTIFACTS / "12-generated-with-lora.png", full_page=True)
     card.click()  # a second click takes the tag out again
     page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value === 'a (red:1.3) cat'")
+
+
+def test_upscale_a_picture_in_extras(page, photo):
+    open_tab(page, "Extras", "#extras-image")
+    upload(page, "#extras-image", photo, "document.querySelector('#extras-image img') !== null")
+    page.locator("#extras-upscaler input").click()
+    page.get_by_role("option", name="tiny-esrgan").click()
+    page.click("#extras-run")
+    page.wait_for_function(
+        "() => (document.querySelector('#extras-info textarea')?.value || '').includes('Postprocess upscaler: tiny-esrgan')")
+    page.locator("#extras-result img").wait_for()
+    page.screenshot(path=ARTIFACTS / "09-extras.png", full_page=True)

@@ -43,6 +43,7 @@ class EngineInfo:
     vaes: list[str] = field(default_factory=list)  # from the model folders' VAE folder
     styles: list[str] = field(default_factory=list)  # from styles.csv
     model_labels: list[tuple[str, str]] = field(default_factory=list)  # (label with the family, name)
+    upscalers: list[str] = field(default_factory=lambda: ["None", "Lanczos", "Nearest"])  # built-ins, then files
 
     @property
     def model_choices(self) -> list:

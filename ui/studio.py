@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import controlnet, disk, gallery, img2img, inpaint, models, png_info, txt2img, verify
+from . import controlnet, disk, extras, gallery, img2img, inpaint, models, png_info, txt2img, verify
 from .assets import STYLE_CSS
 from pipelines import SHARED_NAMES, Engine
 from pipelines import shared_in_order as in_order
@@ -50,6 +50,8 @@ def build(manager: Engine, info: EngineInfo, outputs_dir: str | None, save_forma
             for module in (txt2img, img2img, inpaint, controlnet):
                 with gr.Tab(TAB_LABELS[module.TAB], id=module.TAB):
                     panels[module.TAB] = module.create(studio)
+            with gr.Tab("Extras", id="extras"):
+                extras.create(studio)
             with gr.Tab("PNG Info", id="png-info"):
                 info_panel = png_info.create(studio)
             with gr.Tab("Verify", id="verify"):
