@@ -104,11 +104,10 @@ class PngInfo(_Lax):
     image: str
 
 
-class ExtraSingleImage(_Lax):
-    """A1111's ExtrasSingleImageRequest: the fields Easel reads, with A1111's defaults; of the others, those that
-    would change the picture (face restoration, a second upscaler) are named in the answer's html_info."""
+class _Extras(_Lax):
+    """A1111's extras fields that Easel reads, with A1111's defaults; of the others, those that would change
+    the picture (face restoration) are named in the answer's html_info."""
 
-    image: str = ""
     resize_mode: int = 0  # 0: upscale by upscaling_resize; 1: upscale to upscaling_resize_w x upscaling_resize_h
     upscaling_resize: float = 2
     upscaling_resize_w: int = 512
@@ -119,6 +118,19 @@ class ExtraSingleImage(_Lax):
     extras_upscaler_2_visibility: float = 0
     gfpgan_visibility: float = 0
     codeformer_visibility: float = 0
+
+
+class ExtraSingleImage(_Extras):
+    image: str = ""
+
+
+class BatchPicture(_Lax):
+    data: str = ""
+    name: str = ""
+
+
+class ExtraBatchImages(_Extras):
+    imageList: list[BatchPicture] = Field(default_factory=list)  # noqa: N815 - A1111's name
 
 
 class Detect(_Lax):

@@ -37,7 +37,7 @@ from .samplers import SAMPLERS, make_scheduler
 from .engine_settings import EngineSettings
 from .tasks import call_arguments, make_view
 from .metadata import read_parameters
-from .validation import validate, validate_upscale
+from .validation import fit_picture, validate, validate_second_upscaler, validate_upscale
 from .version import VERSION  # the one place it is written; others import it from here
 
 log = logging.getLogger(__name__)
@@ -515,28 +515,42 @@ class PipelineManager:
         """A1111's built-in upscalers, then the model folders' (ESRGAN/, RealESRGAN/, upscale_models/)."""
         return [*upscalers.BUILTIN, *sorted(self.library.upscalers())]
 
-    def upscale(self, picture, upscaler: str | None, scale: float) -> tuple:
-        """(picture made `scale` times larger, its parameters text): the picture's own, plus A1111's
-        "Postprocess upscale by" and "Postprocess upscaler"."""
+    def upscale(self, picture, upscaler: str | None, scale: float, upscaler_2: str | None = None,
+                visibility_2: float = 0.0, crop_to: tuple[int, int] | None = None) -> tuple:
+        """(picture made `scale` times larger, its parameters text), as A1111's extras make it: a second upscaler
+        blended in at `visibility_2`, then cut to `crop_to` (width, height) around the centre if asked; the text
+        is the picture's own, plus A1111's "Postprocess upscale by" and "Postprocess upscaler"."""
         original = picture
-        picture, upscaler, scale = validate_upscale(picture, upscaler, scale, self.upscalers(), self.settings.limits)
+        names = self.upscalers()
+        picture, upscaler, scale = validate_upscale(picture, upscaler, scale, names, self.settings.limits)
+        second = validate_second_upscaler(upscaler_2, visibility_2, names)
         infotext = (read_parameters(original) if not hasattr(original, "__array_interface__") else None) or ""
         with self._holding_device():
             self.busy = True
             try:
-                model = None
-                if upscaler not in upscalers.BUILTIN:
-                    model = self._upscaler(upscaler)
-                    self.residency.place(self.residency.keys_of(model.model), force_mode="none")
-                result = upscalers.upscale(picture, scale, model, method=upscaler)
+                result = self._upscaled(picture, upscaler, scale)
+                if second:
+                    other = self._upscaled(picture, second[0], scale)
+                    result = Image.blend(result, other.convert(result.mode), second[1])
             finally:
                 self.busy = False
+        if crop_to:
+            result = fit_picture(result, *crop_to, "crop")
         if self.settings.watermark:  # the mark of the picture it came from does not survive resampling
             from . import watermark
 
             result = watermark.mark(result)
         done = f"Postprocess upscale by: {scale:g}, Postprocess upscaler: {upscaler}"
+        if second:
+            done += f", Postprocess upscaler 2: {second[0]}"
         return result, f"{infotext}, {done}" if infotext else done
+
+    def _upscaled(self, picture, name: str, scale: float):
+        model = None
+        if name not in upscalers.BUILTIN:
+            model = self._upscaler(name)
+            self.residency.place(self.residency.keys_of(model.model), force_mode="none")
+        return upscalers.upscale(picture, scale, model, method=name)
 
     def _upscaler(self, name: str):
         def load():

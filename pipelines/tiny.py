@@ -203,7 +203,8 @@ ARTEFACTS = ("sd15-tiny", "sd15-tiny-inpaint", "sdxl-tiny", "controlnet-sd15-can
 EXTRAS_DIR = "a1111"
 EXTRAS = ("a1111/models/Lora/tiny-lora.safetensors", "a1111/models/Lora/styles/tiny-lora-peft.safetensors",
           "a1111/models/Lora/tiny-lora-sdxl.safetensors", "a1111/models/VAE/tiny-vae.safetensors",
-          "a1111/embeddings/tinyemb.pt", "a1111/styles.csv", "a1111/models/ESRGAN/tiny-esrgan.safetensors")
+          "a1111/embeddings/tinyemb.pt", "a1111/styles.csv", "a1111/models/ESRGAN/tiny-esrgan.safetensors",
+          "a1111/models/RealESRGAN/tiny-realesr-compact.pth")
 
 
 def tiny_extras_dir(library_file: str | Path) -> Path:

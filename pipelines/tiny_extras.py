@@ -5,6 +5,7 @@
     a1111/models/Lora/tiny-lora-sdxl.safetensors   a LoRA for the tiny SDXL model (wrong family for SD 1.x)
     a1111/models/VAE/tiny-vae.safetensors          a VAE in the original (LDM) layout, as A1111's VAE files
     a1111/models/ESRGAN/tiny-esrgan.safetensors    a 4x ESRGAN upscaler (8 filters, one block), as spandrel reads them
+    a1111/models/RealESRGAN/tiny-realesr-compact.pth   a 4x Real-ESRGAN compact, as Real-ESRGAN ships its .pth
     a1111/embeddings/tinyemb.pt                    an A1111-format embedding (string_to_param), 2 vectors
     a1111/styles.csv                               A1111's styles file
 
@@ -29,7 +30,7 @@ def write_extras(root: Path, sd15_folder: Path, sdxl_folder: Path) -> Path:
     import torch
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    from .upscalers import write_tiny_upscaler
+    from .upscalers import write_tiny_compact_upscaler, write_tiny_upscaler
 
     base = root / A1111_DIR
     models = base / "models"
@@ -42,6 +43,7 @@ def write_extras(root: Path, sd15_folder: Path, sdxl_folder: Path) -> Path:
         models / "VAE" / "tiny-vae.safetensors": lambda p: _vae(sd15_folder, p),
         base / "embeddings" / "tinyemb.pt": lambda p: _embedding(p),
         models / "ESRGAN" / "tiny-esrgan.safetensors": lambda p: write_tiny_upscaler(p),
+        models / "RealESRGAN" / "tiny-realesr-compact.pth": lambda p: write_tiny_compact_upscaler(p),
     }
     for path, write in targets.items():
         if not path.exists():

@@ -107,6 +107,18 @@ def _run_tiled(picture: Image.Image, model, tile: int, overlap: int) -> Image.Im
     return Image.fromarray(out)
 
 
+def write_tiny_compact_upscaler(path: Path, scale: int = 4) -> Path:
+    """A tiny random Real-ESRGAN compact (SRVGGNetCompact, 8 features, 2 convolutions) as Real-ESRGAN ships its
+    files: a .pth holding {"params": state dict}, read through the weights-only loader."""
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(1)
+    model = Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=scale)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"params": model.state_dict()}, path)
+    return path
+
+
 def write_tiny_upscaler(path: Path, scale: int = 4) -> Path:
     """A tiny random-weight ESRGAN (8 filters, one block) in the layout real ESRGAN files have: for tests and
     the demo, loaded through the same path as real upscalers."""

@@ -353,6 +353,15 @@ def validate_upscale(picture: Any, upscaler: Any, scale: Any, known: list[str], 
     return picture, upscaler, scale
 
 
+def validate_second_upscaler(upscaler: Any, visibility: Any, known: list[str]) -> tuple[str, float] | None:
+    """(second upscaler, how much of it shows) for A1111's upscaler_2, or None when it takes no part."""
+    if upscaler in (None, "", "None"):
+        return None
+    upscaler = _choice("upscaler_2", upscaler, known)
+    visibility = _number("extras_upscaler_2_visibility", visibility, integer=False, low=0, high=1)
+    return (upscaler, visibility) if visibility > 0 else None
+
+
 def _shown(number: float) -> str:
     """A number as the user typed or reads it: 4294967295, not 4.29497e+09; 7.5 stays 7.5."""
     return str(int(number)) if float(number).is_integer() else f"{number:.6g}"

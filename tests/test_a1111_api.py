@@ -526,3 +526,15 @@ def test_the_upscalers_are_listed_and_extra_single_image_upscales_as_a1111_does(
                                    upscaling_resize_h=96, gfpgan_visibility=0.5)
     assert asked.image.size == (96, 96)
     assert "not honoured: gfpgan_visibility" in asked.info  # said, not skipped
+
+
+def test_extras_blend_a_second_upscaler_cut_to_a_size_and_take_a_batch(api, photo):
+    blended = api.extra_single_image(photo, upscaler_1="tiny-esrgan", upscaler_2="tiny-realesr-compact",
+                                     extras_upscaler_2_visibility=0.5, upscaling_resize=4)
+    assert blended.image.size == (256, 256)
+    assert "Postprocess upscaler 2: tiny-realesr-compact" in blended.info  # a Real-ESRGAN .pth, weights only
+    cut = api.extra_single_image(photo, upscaler_1="Lanczos", resize_mode=1, upscaling_resize_w=160,
+                                 upscaling_resize_h=96, upscaling_crop=True)
+    assert cut.image.size == (160, 96)
+    batch = api.extra_batch_images([photo, photo.rotate(90)], upscaler_1="Nearest", upscaling_resize=2)
+    assert [picture.size for picture in batch.images] == [(128, 128), (128, 128)]

@@ -34,7 +34,7 @@ def parameters_of(gallery):
 
 def test_only_the_generation_and_reading_endpoints_are_public(client):
     assert sorted(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == [
-        "/controlnet", "/img2img", "/inpaint", "/png_info", "/txt2img", "/verify"]
+        "/controlnet", "/img2img", "/inpaint", "/png_info", "/txt2img", "/upscale", "/verify"]
 
 
 def test_txt2img_with_only_a_prompt(client):

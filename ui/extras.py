@@ -29,6 +29,10 @@ def create(studio):
                                         "ESRGAN folder paints in detail", elem_id=f"{TAB}-upscaler")
             scale = gr.Slider(1, 8, value=2, step=0.25, label="Upscale by", elem_id=f"{TAB}-scale",
                               info="Times the picture's size; a 4x model runs again for more than 4")
+            with gr.Accordion("Blend in a second upscaler", open=False):
+                upscaler_2 = gr.Dropdown(names, value="None", label="Upscaler 2", elem_id=f"{TAB}-upscaler-2")
+                visibility_2 = gr.Slider(0, 1, value=0, step=0.05, label="Upscaler 2 visibility",
+                                         info="How much of the second upscaler's picture shows (A1111's Extras)")
             run = gr.Button("Upscale", variant="primary", elem_id=f"{TAB}-run")
         with gr.Column(scale=1, min_width=320):
             result = gr.Image(label="Upscaled", type="filepath", format="png", interactive=False,
@@ -36,13 +40,14 @@ def create(studio):
             parameters = gr.Textbox(label="Parameters", lines=3, interactive=False, elem_id=f"{TAB}-info",
                                     buttons=["copy"])
 
-    def upscale(image=None, upscaler=None, scale=None):
-        made, infotext = studio.manager.upscale(uploaded(image, "image"), upscaler, scale)
+    def upscale(image=None, upscaler=None, scale=None, upscaler_2=None, visibility_2=None):
+        made, infotext = studio.manager.upscale(uploaded(image, "image"), upscaler, scale, upscaler_2,
+                                                visibility_2 or 0.0)
         path = studio.runner.files.path(f"upscaled-{made.width}x{made.height}.png")
         path.write_bytes(png_of(made, infotext))  # the parameters travel with the picture
         studio.runner.files.written([str(path)])
         return str(path), infotext
 
-    run.click(on_gpu(guard(upscale), lambda arguments: UPSCALE_SECONDS), [picture, upscaler, scale],
-              [result, parameters], api_name="upscale", concurrency_id=GPU_QUEUE, concurrency_limit=1,
+    run.click(on_gpu(guard(upscale), lambda arguments: UPSCALE_SECONDS),
+              [picture, upscaler, scale, upscaler_2, visibility_2], [result, parameters], api_name="upscale", concurrency_id=GPU_QUEUE, concurrency_limit=1,
               preprocess=False)
