@@ -68,6 +68,7 @@ def test_the_shipped_tokenizer_is_clips():
     assert sdxl.pad_token == "!"
 
 
+@pytest.mark.slow  # 2 GB of full-size weights written and read again
 def test_a_full_size_checkpoint_and_controlnet_in_an_a1111_folder_load_offline_and_paint(tmp_path, monkeypatch,
                                                                                          photo):
     from diffusers import ControlNetModel
