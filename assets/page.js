@@ -119,10 +119,9 @@
   }
 
   // --- what the buttons say on hover ---------------------------------------------------------------
-  const titles = () => {
-    document.querySelectorAll("button[id$='-generate']").forEach((b) => { b.title = "Generate (Ctrl+Enter)"; });
-    document.querySelectorAll("button[id$='-stop']").forEach((b) => { b.title = "Stop (Escape)"; });
-  };
-  titles();
-  new MutationObserver(titles).observe(document.body, { childList: true, subtree: true });
+  // set as the pointer reaches a button: no watching of the page, which changes with every live preview
+  document.addEventListener("pointerover", (event) => {
+    const button = event.target.closest?.("button[id$='-generate'], button[id$='-stop']");
+    if (button && !button.title) button.title = button.id.endsWith("-stop") ? "Stop (Escape)" : "Generate (Ctrl+Enter)";
+  });
 }

@@ -115,7 +115,7 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) 
     try:
         pipeline = cls.from_single_file(str(path), **kwargs)
     except Exception as error:
-        if _is_network_error(error):
+        if is_network_error(error):
             raise ModelLoadError(entry.name, "a single-file checkpoint needs its diffusers configs, which could not be "
                                              "downloaded; set `config:` in the model library to a local diffusers folder "
                                              "of the same family") from error
@@ -181,7 +181,7 @@ def download(name: str, repo_id: str, revision: str | None, variant: str | None,
         ignore = [p for p in ignore if "fp16" not in p and "/" not in p]
     try:
         return snapshot_download(repo_id, revision=revision, allow_patterns=patterns, ignore_patterns=ignore,
-                                 tqdm_class=_progress_bar(name, progress))
+                                 tqdm_class=hub_progress_bar(name, progress))
     except GatedRepoError:
         raise ModelLoadError(name, f"{repo_id} is gated: accept its licence on huggingface.co and log in "
                                    "with `hf auth login`, or point the library at a local copy") from None
@@ -195,13 +195,13 @@ def download(name: str, repo_id: str, revision: str | None, variant: str | None,
                                    "Connect to the internet once, or set a local folder or .safetensors file "
                                    "in the model library (--models)") from None
     except Exception as error:
-        if _is_network_error(error):
+        if is_network_error(error):
             raise ModelLoadError(name, f"{repo_id} could not be downloaded ({error}). Check the connection, or set a "
                                        "local folder or .safetensors file in the model library (--models)") from None
         raise
 
 
-def _is_network_error(error: BaseException) -> bool:
+def is_network_error(error: BaseException) -> bool:
     from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
     seen = set()
@@ -215,7 +215,7 @@ def _is_network_error(error: BaseException) -> bool:
     return False
 
 
-def _progress_bar(name: str, progress: Progress | None):
+def hub_progress_bar(name: str, progress: Progress | None):
     """huggingface_hub's own tqdm bars, also reported as text lines to the caller (the UI's progress)."""
     from huggingface_hub.utils import tqdm as hub_tqdm
 

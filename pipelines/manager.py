@@ -138,10 +138,7 @@ class PipelineManager:
             warnings.append("the safety checker blanked a picture it judged not safe for work")
         if any(flagged):
             warnings.append(safety_checker.NOTICE)
-        if self.settings.watermark:  # here, so that every door hands out marked pictures
-            from . import watermark  # OpenCV and the watermark library: not needed when the mark is off
-
-            images = [watermark.mark(image) for image in images]
+        images = self._marked(images)  # here, so that every door hands out marked pictures
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
         vae_file = self.library.vaes()[resolved.vae].path if resolved.vae else None
@@ -536,14 +533,19 @@ class PipelineManager:
                 self.busy = False
         if crop_to:
             result = fit_picture(result, *crop_to, "crop")
-        if self.settings.watermark:  # the mark of the picture it came from does not survive resampling
-            from . import watermark
-
-            result = watermark.mark(result)
+        [result] = self._marked([result])  # the mark of the picture it came from does not survive resampling
         done = f"Postprocess upscale by: {scale:g}, Postprocess upscaler: {upscaler}"
         if second:
             done += f", Postprocess upscaler 2: {second[0]}"
         return result, f"{infotext}, {done}" if infotext else done
+
+    def _marked(self, images: list) -> list:
+        """The pictures with Easel's invisible watermark, unless it is turned off."""
+        if not self.settings.watermark:
+            return images
+        from . import watermark  # OpenCV and the watermark library: not needed when the mark is off
+
+        return [watermark.mark(image) for image in images]
 
     def _upscaled(self, picture, name: str, scale: float):
         model = None

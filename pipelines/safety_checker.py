@@ -221,12 +221,12 @@ def _download(repo_id: str, allow_pickle: bool, local_files_only: bool, progress
     from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled,
                                         RepositoryNotFoundError)
 
-    from .loader import _is_network_error, _progress_bar  # the same bars and network test as the models'
+    from .loader import is_network_error, hub_progress_bar  # the same bars and network test as the models'
 
     patterns = _SAFE_FILES + (_PICKLE_FILES if allow_pickle else [])
     try:
         return snapshot_download(repo_id, allow_patterns=patterns, local_files_only=local_files_only,
-                                 tqdm_class=_progress_bar(NAME, progress))
+                                 tqdm_class=hub_progress_bar(NAME, progress))
     except GatedRepoError:
         raise ModelLoadError(NAME, f"{repo_id} is gated: accept its licence on huggingface.co and log in with `hf "
                                    "auth login`, or give a local folder; --safety off turns the checker off") from None
@@ -236,7 +236,7 @@ def _download(repo_id: str, allow_pickle: bool, local_files_only: bool, progress
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):
         raise ModelLoadError(NAME, _offline_message(repo_id)) from None
     except Exception as error:
-        if _is_network_error(error):
+        if is_network_error(error):
             raise ModelLoadError(NAME, _offline_message(repo_id)) from None
         raise
 

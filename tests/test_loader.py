@@ -99,10 +99,10 @@ def test_the_engine_stays_usable_after_a_model_fails_to_load(make_manager, tiny_
 
 
 def test_downloads_report_progress_through_the_hub_progress_bars():
-    from pipelines.loader import _progress_bar
+    from pipelines.loader import hub_progress_bar
 
     lines = []
-    bar_class = _progress_bar("sd15", lines.append)
+    bar_class = hub_progress_bar("sd15", lines.append)
     with bar_class(total=4 * 2**20, disable=False) as bar:
         bar.update(2**20)
         bar.update(3 * 2**20)
