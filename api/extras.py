@@ -1,4 +1,4 @@
-"""A1111's upscaler routes: GET /sdapi/v1/upscalers, POST /sdapi/v1/extra-single-image and extra-batch-images.
+"""A1111's upscaler routes: GET /sdapi/v1/upscalers and latent-upscale-modes, POST /sdapi/v1/extra-single-image and extra-batch-images.
 
 The list is A1111's: the built-in "None", "Lanczos" and "Nearest", then the model folders' upscaler files by
 name. An upscale runs through the job queue on the device, like a generation. What Easel's Extras does not do
@@ -13,7 +13,7 @@ import io
 from fastapi import Request
 from PIL import Image
 
-from pipelines import BUILTIN_UPSCALERS, InvalidRequest, png_of
+from pipelines import BUILTIN_UPSCALERS, HIRES_LATENT_MODES, InvalidRequest, png_of
 
 from .jobs import Job
 from .pictures import base64_text, decode_picture
@@ -34,6 +34,10 @@ def extras_routes(router, context) -> None:
     @router.get("/upscalers")
     def upscalers():
         return upscaler_list(context.manager.library)
+
+    @router.get("/latent-upscale-modes")
+    def latent_upscale_modes():  # the hires fix's latent upscalers, as A1111 lists them
+        return [{"name": name} for name in HIRES_LATENT_MODES]
 
     @router.post("/extra-single-image")
     async def extra_single_image(body: ExtraSingleImage, request: Request):

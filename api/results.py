@@ -65,7 +65,7 @@ def info(plan, results: list, job) -> dict:
         "sd_vae_hash": None,
         "seed_resize_from_w": -1,
         "seed_resize_from_h": -1,
-        "denoising_strength": resolved.get("strength") if first.image is not None else None,
+        "denoising_strength": resolved.get("strength") if first.image is not None or first.hires else None,
         "extra_generation_params": {k: v for k, v in settings.items() if k not in _OWN_KEYS},
         "index_of_first_image": 0,
         "infotexts": infotexts,

@@ -2,7 +2,7 @@
 
 A1111 runs `n_iter` batches of `batch_size` pictures, picture i of the whole job taking seed + i; here
 each batch is one `manager.generate` call whose seed is the job's seed plus the pictures before it.
-What A1111 has and Easel does not (hires fix, face restoration, variation seeds) is accepted
+What A1111 has and Easel does not (face restoration, variation seeds) is accepted
 and named in the response's warnings, never silently dropped; the engine validates everything else,
 and its field names are turned back into the client's (`client_field`) for its messages.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from pipelines import MAX_SEED, SHARED_API_NAMES, GenerationRequest, InvalidRequest
+from pipelines import MAX_SEED, SHARED_API_NAMES, GenerationRequest, HiresFix, InvalidRequest
 
 from .control_units import ControlPlan, control_plan
 from .options import check_clip_skip, check_vae
@@ -49,12 +49,32 @@ class Plan:
 
 
 def txt2img_plan(body: Txt2Img, options, limits) -> Plan:
-    warnings = _unsupported(body) + (["enable_hr: Easel has no hires fix; the picture was made at width x height"]
-                                     if body.enable_hr else [])
+    warnings = _unsupported(body)
     size = (body.width, body.height)
     control = control_plan(body.alwayson_scripts, options.library, None, size, warnings)
     task = {"task": "controlnet" if control.units else "txt2img", "resize_mode": control.resize_mode or "resize"}
+    if body.enable_hr:
+        task.update(hires=_hires(body, warnings), **_given(strength=body.denoising_strength))
     return _plan("txt2img", body, task, control, options, limits, warnings, body.model_dump())
+
+
+def _hires(body: Txt2Img, warnings: list[str]) -> HiresFix:
+    """A1111's hires fields as the engine's HiresFix (the engine checks their values, by these names)."""
+    if body.hr_checkpoint_name and body.hr_checkpoint_name.strip() not in ("", "Use same checkpoint"):
+        warnings.append(f"hr_checkpoint_name: Easel draws the second pass with the first pass's model, not "
+                        f"{body.hr_checkpoint_name}")
+    if body.firstphase_width or body.firstphase_height:
+        warnings.append("firstphase_width: A1111's old hires fields are not used; give width and height (the first "
+                        "pass) and hr_scale or hr_resize_x/hr_resize_y")
+    sampler = body.hr_sampler_name
+    if sampler and sampler.strip() != "Use same sampler":
+        try:
+            sampler = easel_sampler(sampler, body.hr_scheduler or body.scheduler, warnings)
+        except ValueError as error:
+            raise InvalidRequest("hr_scheduler", str(error)) from None
+    return HiresFix(**_given(scale=body.hr_scale, resize_x=body.hr_resize_x, resize_y=body.hr_resize_y,
+                             upscaler=body.hr_upscaler, steps=body.hr_second_pass_steps, sampler=sampler,
+                             prompt=body.hr_prompt, negative_prompt=body.hr_negative_prompt))
 
 
 def img2img_plan(body: Img2Img, options, limits) -> Plan:

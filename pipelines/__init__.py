@@ -26,12 +26,15 @@ if TYPE_CHECKING:
     from .catalog import BUILTIN_UPSCALERS
     from .engine import Engine, LazyEngine
     from .errors import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
+    from .hires import LATENT_MODES as HIRES_LATENT_MODES
+    from .hires import from_infotext as hires_from_infotext
+    from .hires import sizes as hires_sizes
     from .lazy import LazyManager
     from .manager import PipelineManager
     from .metadata import PARAMETERS_KEY, format_parameters, parse_parameters, read_parameters
     from .model_folders import paths_from_env
     from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
-    from .request import (MAX_SEED, CancelToken, ControlUnit, GenerationRequest, GenerationResult, Limits,
+    from .request import (MAX_SEED, CancelToken, ControlUnit, GenerationRequest, GenerationResult, HiresFix, Limits,
                           ModelFacts, StepInfo)
     from .safety_checker import DEFAULT_REPO as DEFAULT_SAFETY_CHECKER
     from .safety_checker import SAFETY_MODES, checker_enabled
@@ -62,8 +65,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "model_folders": ("paths_from_env",),
     "styles": ("Style", "save_style"),
     "provenance": ("SUFFIXES", "picture_bytes", "pillow_format", "png_of", "record_of", "write_picture", "write_png"),
-    "request": ("MAX_SEED", "CancelToken", "ControlUnit", "GenerationRequest", "GenerationResult", "Limits",
-                "ModelFacts", "StepInfo"),
+    "request": ("MAX_SEED", "CancelToken", "ControlUnit", "GenerationRequest", "GenerationResult", "HiresFix",
+                "Limits", "ModelFacts", "StepInfo"),
     "samplers": ("SAMPLERS",),
     "safety_checker": ("SAFETY_MODES", "checker_enabled"),
     "tiny_safety": ("write_tiny_safety_checker",),
@@ -82,12 +85,16 @@ _RENAMED = {
     "shared_from_infotext": ("shared_settings", "from_infotext"),
     "shared_in_order": ("shared_settings", "in_order"),
     "verify_picture": ("verify", "verify"),
+    "HIRES_LATENT_MODES": ("hires", "LATENT_MODES"),
+    "hires_from_infotext": ("hires", "from_infotext"),
+    "hires_sizes": ("hires", "sizes"),
 }
 _WHERE = {name: (module, name) for module, names in _SOURCES.items() for name in names} | _RENAMED
 
 __all__ = [  # every name above, and nothing else: the names front ends may use
     "BUILTIN_UPSCALERS", "CONTROL_TYPES", "CancelToken", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
-    "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequest", "LazyEngine",
+    "GenerationCancelled", "GenerationRequest", "GenerationResult", "HIRES_LATENT_MODES", "HiresFix", "InvalidRequest",
+    "LazyEngine", "hires_from_infotext", "hires_sizes",
     "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OutOfMemory",
     "PARAMETERS_KEY", "PASS_THROUGH", "PREPROCESSORS", "PREPROCESSOR_PARAMETERS", "PipelineManager",
     "SAFETY_MODES", "SAMPLERS", "SHARED_API_NAMES", "SHARED_BY_NAME", "SHARED_NAMES", "SHARED_SETTINGS", "SUFFIXES",

@@ -8,6 +8,7 @@ more frugal retry. The device lock is held for the whole run and always released
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -20,7 +21,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from . import control, lora, networks, prompt_encoding, provenance, safety_checker, styles, upscalers, vae
+from . import control, hires, lora, networks, prompt_encoding, provenance, safety_checker, styles, upscalers, vae
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -106,7 +107,8 @@ class PipelineManager:
         started = time.perf_counter()
         entry = self._entry(request.model)  # the request's model, resolved once for the whole run
         facts = self._facts_of(entry)
-        resolved, warnings = validate(request, facts, self.samplers(), self.settings.limits, list(self.library.vaes()))
+        resolved, warnings = validate(request, facts, self.samplers(), self.settings.limits, list(self.library.vaes()),
+                                      self.upscalers())
         resolved = styles.with_styles(resolved, self.library.styles(), warnings)  # before all else, as in A1111
         seed = resolved.seed if resolved.seed >= 0 else random.randrange(MAX_SEED - resolved.batch_size)
         with self._holding_device():
@@ -125,9 +127,21 @@ class PipelineManager:
                 view = self._view(base, resolved, controlnets, chosen_vae)
                 load_seconds = time.perf_counter() - load_started
                 cancel.raise_if_cancelled()
+
+                def run_pass(pass_request, pass_on_step, latents=False, prompts=None):
+                    pass_view = self._view(base, pass_request, controlnets, chosen_vae)
+                    pass_extras = extras if prompts is None else dataclasses.replace(extras, prompt=prompts[0],
+                                                                                     negative=prompts[1])
+                    return self._run(pass_view, base, pass_request, maps, union_modes, seed, pass_on_step, on_preview,
+                                     cancel, pass_extras, latents)
+
                 with networks.applied(base, extras):
-                    images, timings, mode, fallbacks, nsfw = self._run(view, base, resolved, maps, union_modes, seed,
-                                                                       on_step, on_preview, cancel, extras)
+                    if resolved.hires is None:
+                        images, timings, mode, fallbacks, nsfw = run_pass(resolved, on_step)
+                    else:  # two passes over the same weights; the second on an image-to-image view
+                        prompts = hires.second_prompts(resolved, extras, warnings)
+                        images, timings, mode, fallbacks, nsfw = hires.run(resolved, run_pass, self._upscaled,
+                                                                           on_step, prompts)
                 flagged = [False] * len(images)
                 if self.settings.safety_checker:  # every family, every door; never handed out unblurred
                     images, flagged = self._screen(images)
@@ -407,7 +421,7 @@ class PipelineManager:
     # --- running ---------------------------------------------------------------------------------
 
     def _run(self, view, base: LoadedBase, request: GenerationRequest, maps, union_modes, seed,
-             on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks):
+             on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks, latents: bool = False):
         """Run, and on running out of memory retry in a more frugal way: VAE tiling, then offload."""
         needed = self.residency.keys_of(*_view_modules(view))
         fallbacks: list[str] = []
@@ -420,7 +434,7 @@ class PipelineManager:
                 view.vae.enable_tiling()
             try:
                 images, timings, nsfw = self._call(view, base, request, maps, union_modes, seed, on_step, on_preview,
-                                                   cancel, extras)
+                                                   cancel, extras, latents)
                 return images, timings, mode, list(fallbacks), nsfw
             except Exception as error:
                 if not is_out_of_memory(error):
@@ -449,7 +463,8 @@ class PipelineManager:
             release_cached_memory(self.device)
 
     def _call(self, view, base: LoadedBase, request: GenerationRequest, maps, union_modes, seed,
-              on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks):
+              on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks, latents: bool = False):
+        """One pass of the view; with `latents`, its latents undecoded (the hires fix's first pass)."""
         view.scheduler = make_scheduler(request.sampler, base.pipeline.scheduler.config,
                                         few_step=self._entry_turbo(base.name) or request.sampler == "LCM")
         # Noise is drawn on the CPU, one generator per image: a seed gives the same picture on any device
@@ -481,7 +496,8 @@ class PipelineManager:
             return tensors
 
         output = view(**call_arguments(request, maps, union_modes, conditioning.arguments()), generator=generators,
-                      callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs)
+                      callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs,
+                      **({"output_type": "latent"} if latents else {}))
         images = output.images
         if request.mask is not None and not request.inpaint_only_masked:
             # Keep every pixel outside the (blurred) mask as it was: the VAE round trip would otherwise

@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image
 
-from . import model_folders
+from . import hires, model_folders
 from .metadata import exif_with_parameters, format_parameters, save_png
 from .version import VERSION
 
@@ -140,7 +140,7 @@ def infotext(request, model_name: str, model_hash: str | None, seed: int, fallba
     for key in ("VAE hash", "VAE"):  # A1111's order: the VAE after the model
         if key in labels:
             settings[key] = labels.pop(key)
-    if request.image is not None:
+    if request.image is not None or request.hires is not None:
         settings["Denoising strength"] = request.strength
     if request.mask is not None:
         settings["Mask blur"] = request.mask_blur
@@ -152,6 +152,8 @@ def infotext(request, model_name: str, model_hash: str | None, seed: int, fallba
             f"Module: {unit.preprocessor}, Model: {controlnet_names[i]}, "
             f"Weight: {unit.conditioning_scale:g}, Guidance Start: {unit.start:g}, Guidance End: {unit.end:g}"
         )
+    if request.hires is not None:
+        settings.update(hires.labels(request))  # Hires upscale, Hires steps, Hires upscaler, ...
     settings.update(labels)  # Clip skip, Lora hashes, TI hashes
     if fallbacks:
         settings["Memory fallback"] = "; ".join(fallbacks)

@@ -45,6 +45,20 @@ class ControlUnit:
 
 
 @dataclass
+class HiresFix:
+    """A1111's hires fix for text to image: a second pass that redraws the picture larger (hires.py)."""
+
+    scale: float = 2.0  # A1111's hr_scale, used when neither resize_x nor resize_y is set
+    resize_x: int = 0  # A1111's hr_resize_x / hr_resize_y: 0 keeps the shape from the other side
+    resize_y: int = 0
+    upscaler: str | None = None  # a latent mode ("Latent", ...) or a pixel upscaler; None: "Latent"
+    steps: int = 0  # the second pass's steps; 0: the first pass's
+    sampler: str | None = None  # None: the first pass's
+    prompt: str = ""  # "": the first pass's
+    negative_prompt: str = ""
+
+
+@dataclass
 class GenerationRequest:
     task: str = "txt2img"
     model: str | None = None  # a name from the model library; None: the library's default
@@ -72,6 +86,8 @@ class GenerationRequest:
     only_masked_padding: int = 32
     # ControlNet: one or more units; with `image` it starts from that picture, with `mask` it inpaints
     control_units: list[ControlUnit] = field(default_factory=list)
+    # text to image: a second, larger pass at `strength` (A1111's denoising_strength)
+    hires: HiresFix | None = None
 
 
 @dataclass

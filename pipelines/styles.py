@@ -248,4 +248,9 @@ def with_styles(request, known: dict[str, Style], warnings: list[str]):
         warnings.append(f"styles: no style named {name!r} (known: {', '.join(known) or 'none'})")
     chosen = [known[name] for name in request.styles if name in known]
     prompt, negative = apply_styles(request.prompt, request.negative_prompt, chosen)
-    return dataclasses.replace(request, prompt=prompt, negative_prompt=negative)
+    hires = request.hires
+    if hires is not None and (hires.prompt or hires.negative_prompt):  # A1111 styles the hires prompts too
+        hr_prompt, hr_negative = apply_styles(hires.prompt or request.prompt,
+                                              hires.negative_prompt or request.negative_prompt, chosen)
+        hires = dataclasses.replace(hires, prompt=hr_prompt, negative_prompt=hr_negative)
+    return dataclasses.replace(request, prompt=prompt, negative_prompt=negative, hires=hires)

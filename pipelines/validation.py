@@ -19,7 +19,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS
 from . import prompt_syntax
 from .errors import InvalidRequest
-from .request import MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, GenerationRequest, Limits, ModelFacts
+from . import hires as hires_fix
+from .request import MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, GenerationRequest, HiresFix, Limits, ModelFacts
 
 MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text encoder
 
@@ -162,7 +163,7 @@ def _round_down_to_8(value: int) -> int:
 
 def validate(
     request: GenerationRequest, facts: ModelFacts, samplers: list[str], limits: Limits = Limits(),
-    vaes: list[str] | tuple[str, ...] = (),
+    vaes: list[str] | tuple[str, ...] = (), upscalers: list[str] | tuple[str, ...] = (),
 ) -> tuple[GenerationRequest, list[str]]:
     """Check every field and return a resolved copy (defaults filled in, pictures decoded) and warnings.
 
@@ -218,6 +219,13 @@ def validate(
                                                integer=True, low=0, high=256)
     if task == "controlnet":
         resolved.control_units = _resolve_control_units(request.control_units, facts, resolved, limits)
+    resolved.hires = None
+    if request.hires is not None:
+        if task == "txt2img":
+            resolved.hires = _resolve_hires(request, resolved, samplers, upscalers, limits, warnings)
+        else:
+            warnings.append(f"enable_hr: the hires fix is for text to image without ControlNet; the picture was "
+                            f"made at {resolved.width}x{resolved.height}")
     return resolved, warnings
 
 
@@ -334,6 +342,49 @@ def _preprocessor_parameters(preprocessor: str, params: Any, prefix: str) -> dic
         if low > checked.get("high_threshold", allowed["high_threshold"][0]):
             raise InvalidRequest(prefix + "low_threshold", "must not be above high_threshold")
     return checked
+
+
+def _resolve_hires(request: GenerationRequest, resolved: GenerationRequest, samplers, upscalers, limits: Limits,
+                   warnings: list[str]) -> HiresFix:
+    """The hires fix's fields, with A1111's API names in the messages, and the final size within the limits."""
+    hires = request.hires
+    if isinstance(hires, dict):
+        hires = HiresFix(**hires)
+    upscaler = hires_fix.DEFAULT_UPSCALER if hires.upscaler in (None, "") else hires.upscaler
+    checked = HiresFix(
+        upscaler=_choice("hr_upscaler", upscaler, [*hires_fix.LATENT_MODES, *upscalers]),
+        resize_x=_resize_side("hr_resize_x", hires.resize_x, limits),
+        resize_y=_resize_side("hr_resize_y", hires.resize_y, limits),
+        scale=_number("hr_scale", 2.0 if hires.scale is None else hires.scale, integer=False, low=1,
+                      high=MAX_UPSCALE),
+        steps=_number("hr_second_pass_steps", hires.steps or 0, integer=True, low=0, high=limits.max_steps),
+        sampler=None if hires.sampler in (None, "", "Use same sampler") else _choice("hr_sampler_name", hires.sampler,
+                                                                                   samplers),
+        prompt=_text("hr_prompt", hires.prompt, limits, warnings),
+        negative_prompt=_text("hr_negative_prompt", hires.negative_prompt, limits, warnings),
+    )
+    resolved.strength = _number("denoising_strength", request.strength, integer=False, low=0, high=1)
+    steps = checked.steps or resolved.steps
+    if resolved.strength == 0 or int(steps * resolved.strength) < 1:
+        raise InvalidRequest("denoising_strength", f"{resolved.strength:g} x {steps} hires steps leaves no step to run; "
+                                                   "raise the denoising strength or the hires steps")
+    size = hires_fix.sizes(resolved.width, resolved.height, checked)
+    field = "hr_resize_x" if checked.resize_x or checked.resize_y else "hr_scale"
+    width, height = size.final
+    if max(*size.cover, width, height) > limits.max_side:
+        raise InvalidRequest(field, f"the hires pass would be {size.cover[0]}x{size.cover[1]}; the largest side "
+                                    f"allowed is {limits.max_side} pixels")
+    if width * height > limits.max_pixels:
+        raise InvalidRequest(field, f"the hires pass would be {width}x{height}, over the limit of "
+                                    f"{limits.max_pixels:,} pixels per image")
+    return checked
+
+
+def _resize_side(name: str, value: Any, limits: Limits) -> int:
+    side = _number(name, value or 0, integer=True, low=0, high=limits.max_side)
+    if 0 < side < 64:
+        raise InvalidRequest(name, f"must be 0 (keep the shape) or from 64 to {limits.max_side}, got {side}")
+    return side
 
 
 MAX_UPSCALE = 8  # A1111's "Resize" slider for extras goes to 8

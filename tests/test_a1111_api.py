@@ -101,9 +101,30 @@ def test_a_split_sampler_and_scheduler_name_easel_s_sampler(http):
 
 
 def test_what_easel_does_not_do_is_said_in_the_warnings(http):
-    info = json.loads(txt2img(http, restore_faces=True, enable_hr=True).json()["info"])
+    info = json.loads(txt2img(http, restore_faces=True, tiling=True).json()["info"])
     assert any(w.startswith("restore_faces") for w in info["warnings"])
-    assert any(w.startswith("enable_hr") for w in info["warnings"])
+    assert any(w.startswith("tiling") for w in info["warnings"])
+
+
+def test_enable_hr_draws_a_second_larger_pass_with_a1111_s_fields(http):
+    assert {"name": "Latent (bicubic antialiased)"} in http.get("/sdapi/v1/latent-upscale-modes").json()
+    body = txt2img(http, seed=5, enable_hr=True, hr_scale=1.5, hr_upscaler="Latent (nearest-exact)",
+                   denoising_strength=0.6, hr_second_pass_steps=3, hr_sampler_name="Euler", hr_scheduler="Automatic",
+                   hr_checkpoint_name="Use same checkpoint").json()
+    info = json.loads(body["info"])
+    picture = Image.open(io.BytesIO(base64.b64decode(body["images"][0])))
+    assert picture.size == (96, 96) and not info["warnings"]
+    settings = parse_parameters(info["infotexts"][0])["settings"]
+    assert settings["Size"] == "64x64" and settings["Denoising strength"] == "0.6"  # A1111: Size is the first pass
+    assert (settings["Hires upscale"], settings["Hires steps"], settings["Hires upscaler"]) == \
+        ("1.5", "3", "Latent (nearest-exact)")
+    assert settings["Hires sampler"] == "Euler" and info["denoising_strength"] == 0.6
+    resized = txt2img(http, seed=5, enable_hr=True, hr_resize_x=128, hr_resize_y=80, hr_upscaler="Lanczos").json()
+    assert Image.open(io.BytesIO(base64.b64decode(resized["images"][0]))).size == (128, 80)
+    assert "Hires resize: 128x80" in json.loads(resized["info"])["infotexts"][0]
+    refused(txt2img(http, enable_hr=True, hr_scale=100), "hr_scale")
+    refused(txt2img(http, enable_hr=True, hr_upscaler="Latent (sharp)"), "hr_upscaler")
+    refused(txt2img(http, enable_hr=True, denoising_strength=0), "denoising_strength")
 
 
 def test_save_images_writes_into_the_outputs_folder(http, studio):

@@ -54,6 +54,17 @@ def test_txt2img_with_named_settings(client):
     assert (parameters["seed"], parameters["steps"], parameters["sampler"], parameters["cfg_scale"]) == (42, 3, "Euler a", 5.0)
 
 
+def test_txt2img_with_the_hires_fix_by_a1111_s_field_names(client):
+    gallery, info, _ = client.predict(prompt="a fox", seed=3, steps=2, width=64, height=64, enable_hr=True,
+                                      hr_upscaler="tiny-realesr-compact", hr_scale=2, denoising_strength=0.5,
+                                      api_name="/txt2img")
+    image, parameters = parameters_of(gallery)
+    assert image.size == (128, 128) and parameters["width"] == 64  # Size: the first pass, as A1111 writes it
+    assert "Hires upscale: 2, Hires upscaler: tiny-realesr-compact" in info and "Denoising strength: 0.5" in info
+    with pytest.raises(AppError, match="hr_scale: must be from 1 to 8, got 0"):
+        client.predict(prompt="a fox", steps=2, enable_hr=True, hr_scale=0, api_name="/txt2img")
+
+
 def test_img2img(client, files):
     gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), prompt="a painting", strength=0.5, steps=4,
                                    seed=1, api_name="/img2img")

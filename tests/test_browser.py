@@ -234,6 +234,45 @@ def test_png_info_reads_a_picture_and_sends_its_settings_to_text_to_image(page, 
     assert page.input_value("#txt2img-width input[type=number]") == "256"
 
 
+def test_hires_fix_in_text_to_image_and_its_settings_back_through_png_info(page, tmp_path):
+    open_tab(page, "Text to image", "#txt2img-prompt textarea")
+    page.fill("#txt2img-prompt textarea", "a castle on a hill")
+    page.get_by_text("Hires. fix").first.click()
+    page.locator("#txt2img-enable-hr input").check()
+    page.locator("#txt2img-hr-upscaler input").click()
+    page.get_by_role("option", name="tiny-realesr-compact").click()
+    page.locator("#txt2img-hr-steps input[type=number]").fill("3")
+    page.locator("#txt2img-hr-steps input[type=number]").press("Enter")
+    for side, value in (("width", "96"), ("height", "64")):
+        page.locator(f"#txt2img-{side} input[type=number]").fill(value)
+        page.locator(f"#txt2img-{side} input[type=number]").press("Enter")
+    page.locator("#txt2img-hr-size").get_by_text("from 96×64 to 192×128").wait_for()  # said before generating
+    page.locator("#txt2img-width input[type=number]").fill("64")
+    page.locator("#txt2img-width input[type=number]").press("Enter")
+    page.locator("#txt2img-hr-size").get_by_text("from 64×64 to 128×128").wait_for()
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "Hires upscaler: tiny-realesr-compact")
+    assert "Size: 64x64" in info and "Hires steps: 3" in info and "Denoising strength: 0.7" in info
+    page.wait_for_function("() => [...document.querySelectorAll('#txt2img-gallery img')]"
+                           ".some(img => img.naturalWidth === 128)")
+    page.screenshot(path=ARTIFACTS / "13-hires-fix.png", full_page=True)
+    # the picture's parameters bring the hires fix back: off first, then PNG Info turns it on again
+    page.locator("#txt2img-enable-hr input").uncheck()
+    picture = tmp_path / "hires.png"
+    from pipelines.metadata import save_png
+    from PIL import Image
+    save_png(Image.new("RGB", (128, 128)), picture, info)
+    open_tab(page, "PNG Info", "#png-info-image")
+    upload(page, "#png-info-image", picture,
+           "(document.querySelector('#png-info-parameters textarea')?.value || '').includes('Hires steps: 3')")
+    page.click("#png-info-send-txt2img")
+    page.locator("#txt2img-prompt textarea").wait_for(state="visible")
+    page.wait_for_function("() => document.querySelector('#txt2img-enable-hr input').checked")
+    assert page.input_value("#txt2img-hr-steps input[type=number]") == "3"
+    assert page.input_value("#txt2img-hr-upscaler input") == "tiny-realesr-compact"
+    page.locator("#txt2img-enable-hr input").uncheck()  # the tests after this one draw in one pass
+
+
 def test_verify_says_a_picture_is_easels(page, easel_picture, photo):
     open_tab(page, "Verify", "#verify-image")
     upload(page, "#verify-image", easel_picture,

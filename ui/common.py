@@ -76,6 +76,7 @@ class Panels:
     stop: gr.Button = None
     send: dict = None  # tab name -> "send to" button
     selected: gr.State = None  # index of the picture selected in the gallery
+    hires: object = None  # text to image's hires fix panel (hires.py)
 
     def settings(self) -> list:
         """The shared inputs, in the order every handler takes them after its own (shared_settings.py's)."""

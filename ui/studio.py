@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import controlnet, disk, extras, gallery, img2img, inpaint, models, png_info, txt2img, verify
+from . import controlnet, disk, extras, gallery, hires, img2img, inpaint, models, png_info, txt2img, verify
 from .assets import STYLE_CSS
 from pipelines import SHARED_NAMES, Engine
 from pipelines import shared_in_order as in_order
@@ -76,8 +76,9 @@ def _wire_png_info(source, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> Non
         target = panels[target_name]
 
         takes_picture = getattr(target, "image", None) is not None  # text to image starts from none
+        takes_hires = target.hires is not None  # text to image's hires fix, on or off as the picture was made
 
-        def send(picture, text, _target=target_name, _takes_picture=takes_picture):
+        def send(picture, text, _target=target_name, _takes_picture=takes_picture, _takes_hires=takes_hires):
             if not text:
                 raise gr.Error("Pick a picture with generation parameters first.", title="Nothing to send")
             if isinstance(picture, str):  # the gallery's picture, read from the outputs folder
@@ -88,9 +89,11 @@ def _wire_png_info(source, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> Non
             image = [] if not _takes_picture else [
                 gr.skip() if picture is None else
                 {"background": picture, "layers": [], "composite": picture} if _target == "inpaint" else picture]
-            return [*image, *values, gr.Tabs(selected=_target)]
+            second_pass = hires.values_from(text) if _takes_hires else []
+            return [*image, *values, *second_pass, gr.Tabs(selected=_target)]
 
-        outputs = ([target.image] if takes_picture else []) + [*target.settings(), tabs]
+        outputs = ([target.image] if takes_picture else []) + [*target.settings(),
+                                                               *(target.hires.inputs() if takes_hires else []), tabs]
         picture = source.image if isinstance(source, png_info.PngInfoPanel) else source.picture
         button.click(send, [picture, source.parameters], outputs, api_visibility="private", queue=False)
 

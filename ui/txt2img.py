@@ -1,9 +1,10 @@
-"""Text to image: a prompt and the shared settings."""
+"""Text to image: a prompt, the shared settings and the hires fix."""
 
 from __future__ import annotations
 
 import gradio as gr
 
+from . import hires
 from .common import make_request, output_panel, settings_panel, top_row, wire
 from .gallery import owner_of
 
@@ -11,25 +12,31 @@ TAB = "txt2img"
 
 
 def create(studio):
-    def txt2img(prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
+    def txt2img(enable_hr=None, hr_upscaler=None, hr_scale=None, hr_second_pass_steps=None, denoising_strength=None,
+            hr_resize_x=None, hr_resize_y=None, hr_sampler_name=None, hr_prompt=None, hr_negative_prompt=None,
+            prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
             width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
+        second_pass = hires.hires_request(enable_hr, hr_upscaler, hr_scale, hr_second_pass_steps, hr_resize_x,
+                                          hr_resize_y, hr_sampler_name, hr_prompt, hr_negative_prompt)
         generation = make_request(task="txt2img", prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size,
-                                  clip_skip=clip_skip, vae=vae, styles=styles)
+                                  clip_skip=clip_skip, vae=vae, styles=styles, hires=second_pass,
+                                  strength=denoising_strength if second_pass else None)
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             panels = settings_panel(TAB, studio.info, top, studio.manager)
+            panels.hires = hires.panel(TAB, studio.info, panels.width, panels.height)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
                              ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
                              ["isometric cozy reading room, soft light, 3d render", ""]], [top.prompt, top.negative])
         with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "inpaint", "controlnet"])
-    wire(panels, txt2img, [], "txt2img", studio)
+    wire(panels, txt2img, panels.hires.inputs(), "txt2img", studio)
     return panels
