@@ -61,7 +61,7 @@ def build_app(settings: app_settings.AppSettings):
         default_steps=(4 if default and default.turbo else FAMILIES["sd1"].default_steps),
         max_steps=limits.max_steps, max_batch=limits.max_batch, max_side=limits.max_side, demo=settings.demo,
         vaes=sorted(library.vaes()), styles=sorted(library.styles()),
-        upscalers=[*BUILTIN_UPSCALERS, *sorted(library.upscalers())],
+        upscalers=[*BUILTIN_UPSCALERS, *sorted(library.upscalers())], face_restorers=sorted(library.face_restorers()),
     )
     max_age = None if settings.keep_hours is None else max(1, int(settings.keep_hours * 3600))
     store = picture_store.store_for(settings.outputs) if settings.outputs else None  # the gallery, kept on disk

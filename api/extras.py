@@ -1,19 +1,19 @@
-"""A1111's upscaler routes: GET /sdapi/v1/upscalers and latent-upscale-modes, POST /sdapi/v1/extra-single-image and extra-batch-images.
+"""A1111's Extras routes: GET /sdapi/v1/upscalers, latent-upscale-modes and face-restorers, POST
+/sdapi/v1/extra-single-image and extra-batch-images.
 
-The list is A1111's: the built-in "None", "Lanczos" and "Nearest", then the model folders' upscaler files by
-name. An upscale runs through the job queue on the device, like a generation. What Easel's Extras does not do
-(face restoration, for now) is named in `html_info`, never skipped silently. A second upscaler is blended in
-at `extras_upscaler_2_visibility`, and "scale to" cuts the picture to the size asked when `upscaling_crop`.
+The upscaler list is A1111's: the built-in "None", "Lanczos" and "Nearest", then the model folders' upscaler
+files by name; the face restorers are GFPGAN and CodeFormer, those with a model file. An Extras run goes
+through the job queue, like a generation: upscaled (a second upscaler blended in at
+`extras_upscaler_2_visibility`; "scale to" cut to the size asked when `upscaling_crop`), then its faces restored
+at `gfpgan_visibility` / `codeformer_visibility`. A restorer that finds no face is named in `html_info`.
+The answer's picture carries its parameters and record, as the pages' do.
 """
 
 from __future__ import annotations
 
-import io
-
 from fastapi import Request
-from PIL import Image
 
-from pipelines import BUILTIN_UPSCALERS, HIRES_LATENT_MODES, InvalidRequest, png_of
+from pipelines import BUILTIN_UPSCALERS, HIRES_LATENT_MODES, ExtrasRequest, InvalidRequest, picture_bytes
 
 from .jobs import Job
 from .pictures import base64_text, decode_picture
@@ -35,6 +35,11 @@ def extras_routes(router, context) -> None:
     def upscalers():
         return upscaler_list(context.manager.library)
 
+    @router.get("/face-restorers")
+    def face_restorers():  # A1111 answers name and cmd_dir, the folder the model was found in
+        return [{"name": name, "cmd_dir": str(file.path.parent)}
+                for name, file in sorted(context.manager.library.face_restorers().items())]
+
     @router.get("/latent-upscale-modes")
     def latent_upscale_modes():  # the hires fix's latent upscalers, as A1111 lists them
         return [{"name": name} for name in HIRES_LATENT_MODES]
@@ -55,18 +60,16 @@ def extras_routes(router, context) -> None:
 
 
 def _upscale(manager, data: bytes, body) -> dict:
-    """One picture through A1111's extras: by a factor, or to a size (cut to it when `upscaling_crop`)."""
-    not_done = [f"{field}: face restoration is not in Easel yet"
-                for field in ("gfpgan_visibility", "codeformer_visibility") if getattr(body, field)]
-    scale, crop_to = body.upscaling_resize, None
-    if body.resize_mode == 1:  # "scale to": the factor that covers the asked size, as A1111 computes it
-        with Image.open(io.BytesIO(data)) as picture:
-            scale = max(body.upscaling_resize_w / picture.width, body.upscaling_resize_h / picture.height)
-        crop_to = (body.upscaling_resize_w, body.upscaling_resize_h) if body.upscaling_crop else None
-    made, infotext = manager.upscale(data, body.upscaler_1, scale, body.upscaler_2, body.extras_upscaler_2_visibility,
-                                     crop_to)
-    html_info = infotext + "".join(f"\n⚠ not honoured: {line}" for line in not_done)
-    return {"html_info": html_info, "image": base64_text(png_of(made, infotext))}
+    """One picture through A1111's extras: upscaled by a factor or to a size (cut to it when `upscaling_crop`),
+    its faces restored; what could not be done (no face found) is named in html_info."""
+    resize_to = (body.upscaling_resize_w, body.upscaling_resize_h) if body.resize_mode == 1 else None
+    result = manager.postprocess(ExtrasRequest(
+        image=data, upscaler=body.upscaler_1, scale=body.upscaling_resize, resize_to=resize_to, crop=body.upscaling_crop,
+        upscaler_2=body.upscaler_2, upscaler_2_visibility=body.extras_upscaler_2_visibility,
+        gfpgan_visibility=body.gfpgan_visibility, codeformer_visibility=body.codeformer_visibility,
+        codeformer_weight=body.codeformer_weight))
+    html_info = result.infotexts[0] + "".join(f"\n⚠ {note}" for note in result.warnings)
+    return {"html_info": html_info, "image": base64_text(picture_bytes(result, 0))}
 
 
 def _upscale_batch(manager, pictures: list[bytes], body) -> dict:

@@ -119,7 +119,7 @@ def sdapi_router(context) -> APIRouter:
                 "medvram": settings.engine.offload == "model"}
 
     # What Easel does not have: empty lists, so that clients which list them on connect carry on.
-    for path, answer in {"/hypernetworks": [], "/face-restorers": [],
+    for path, answer in {"/hypernetworks": [],
                          "/realesrgan-models": [], "/script-info": [], "/extensions": []}.items():
         router.add_api_route(path, _constant(answer), methods=["GET"])
     extra_network_routes(router, context)

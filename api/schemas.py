@@ -105,8 +105,7 @@ class PngInfo(_Lax):
 
 
 class _Extras(_Lax):
-    """A1111's extras fields that Easel reads, with A1111's defaults; of the others, those that would change
-    the picture (face restoration) are named in the answer's html_info."""
+    """A1111's extras fields, with A1111's defaults (modules/api/models.py ExtrasBaseRequest)."""
 
     resize_mode: int = 0  # 0: upscale by upscaling_resize; 1: upscale to upscaling_resize_w x upscaling_resize_h
     upscaling_resize: float = 2
@@ -118,6 +117,7 @@ class _Extras(_Lax):
     extras_upscaler_2_visibility: float = 0
     gfpgan_visibility: float = 0
     codeformer_visibility: float = 0
+    codeformer_weight: float = 0
 
 
 class ExtraSingleImage(_Extras):

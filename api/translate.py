@@ -156,7 +156,7 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
 def _unsupported(body: Generation) -> list[str]:
     """What the request asks for that Easel does not do: the response says so."""
     notes = {
-        "restore_faces": "Easel has no face restoration",
+        "restore_faces": "Easel restores faces in Extras (/sdapi/v1/extra-single-image), not during a generation",
         "tiling": "Easel does not make tiling pictures",
         "subseed_strength": "Easel has no variation seeds",
         "refiner_checkpoint": "Easel has no refiner pass",

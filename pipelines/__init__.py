@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .catalog import BUILTIN_UPSCALERS
     from .engine import Engine, LazyEngine
     from .errors import GenerationCancelled, InvalidRequest, ModelLoadError, OutOfMemory
+    from .filters import LIMITS as FILTER_LIMITS
+    from .filters import NEUTRAL as FILTERS
     from .hires import LATENT_MODES as HIRES_LATENT_MODES
     from .hires import from_infotext as hires_from_infotext
     from .hires import sizes as hires_sizes
@@ -34,8 +36,8 @@ if TYPE_CHECKING:
     from .metadata import PARAMETERS_KEY, format_parameters, parse_parameters, read_parameters
     from .model_folders import paths_from_env
     from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
-    from .request import (MAX_SEED, CancelToken, ControlUnit, GenerationRequest, GenerationResult, HiresFix, Limits,
-                          ModelFacts, StepInfo)
+    from .request import (MAX_SEED, CancelToken, ControlUnit, ExtrasRequest, GenerationRequest, GenerationResult,
+                          HiresFix, Limits, ModelFacts, StepInfo)
     from .safety_checker import DEFAULT_REPO as DEFAULT_SAFETY_CHECKER
     from .safety_checker import SAFETY_MODES, checker_enabled
     from .samplers import SAMPLERS
@@ -65,7 +67,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "model_folders": ("paths_from_env",),
     "styles": ("Style", "save_style"),
     "provenance": ("SUFFIXES", "picture_bytes", "pillow_format", "png_of", "record_of", "write_picture", "write_png"),
-    "request": ("MAX_SEED", "CancelToken", "ControlUnit", "GenerationRequest", "GenerationResult", "HiresFix",
+    "request": ("MAX_SEED", "CancelToken", "ControlUnit", "ExtrasRequest", "GenerationRequest", "GenerationResult", "HiresFix",
                 "Limits", "ModelFacts", "StepInfo"),
     "samplers": ("SAMPLERS",),
     "safety_checker": ("SAFETY_MODES", "checker_enabled"),
@@ -88,11 +90,13 @@ _RENAMED = {
     "HIRES_LATENT_MODES": ("hires", "LATENT_MODES"),
     "hires_from_infotext": ("hires", "from_infotext"),
     "hires_sizes": ("hires", "sizes"),
+    "FILTERS": ("filters", "NEUTRAL"),
+    "FILTER_LIMITS": ("filters", "LIMITS"),
 }
 _WHERE = {name: (module, name) for module, names in _SOURCES.items() for name in names} | _RENAMED
 
 __all__ = [  # every name above, and nothing else: the names front ends may use
-    "BUILTIN_UPSCALERS", "CONTROL_TYPES", "CancelToken", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
+    "BUILTIN_UPSCALERS", "CONTROL_TYPES", "CancelToken", "ExtrasRequest", "FILTERS", "FILTER_LIMITS", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "HIRES_LATENT_MODES", "HiresFix", "InvalidRequest",
     "LazyEngine", "hires_from_infotext", "hires_sizes",
     "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OutOfMemory",

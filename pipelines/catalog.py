@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from .model_folders import Found, scan
+from .model_folders import Found, restorer_files, scan
 from .styles import Style, load_styles, save_style
 
 
@@ -259,6 +259,10 @@ class Library:
 
     def upscalers(self) -> dict:
         return self.found.upscalers
+
+    def face_restorers(self) -> dict:
+        """GFPGAN and CodeFormer, those of them with a model file: name -> the file (model_folders.restorer_files)."""
+        return restorer_files(self.found.face_restorers)
 
     def save_style(self, style: Style) -> None:
         """Add or replace a style in styles.csv (A1111's format, so A1111 reads it too)."""

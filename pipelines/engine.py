@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 if TYPE_CHECKING:
     from .catalog import Library
     from .content_credentials import ContentCredentials
-    from .request import CancelToken, GenerationRequest, GenerationResult, ModelFacts, StepInfo
+    from .request import CancelToken, ExtrasRequest, GenerationRequest, GenerationResult, ModelFacts, StepInfo
     from .engine_settings import EngineSettings
 
 
@@ -43,8 +43,9 @@ class Engine(Protocol):
 
     def upscalers(self) -> list[str]: ...
 
-    def upscale(self, picture, upscaler: str | None, scale: float, upscaler_2: str | None = None,
-                visibility_2: float = 0.0, crop_to: tuple[int, int] | None = None) -> tuple: ...
+    def face_restorers(self) -> list[str]: ...
+
+    def postprocess(self, request: ExtrasRequest) -> GenerationResult: ...
 
     def preload(self, name: str | None = None, on_device: bool = False) -> None: ...
 

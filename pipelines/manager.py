@@ -21,7 +21,8 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from . import control, hires, lora, networks, prompt_encoding, provenance, safety_checker, styles, upscalers, vae
+from . import control, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
+from . import styles, upscalers, vae
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -32,13 +33,13 @@ from .loader import LoadedBase, load_base, load_controlnet
 from .model_sources import locate, peek
 from .model_cache import CachedModel, ModelCache
 from .preview import latents_to_preview
-from .request import MAX_SEED, CancelToken, GenerationRequest, GenerationResult, ModelFacts, StepInfo
+from .request import MAX_SEED, CancelToken, ExtrasRequest, GenerationRequest, GenerationResult, ModelFacts, StepInfo
 from .residency import Residency, apply_offload, module_bytes
 from .samplers import SAMPLERS, make_scheduler
 from .engine_settings import EngineSettings
 from .tasks import call_arguments, make_view
-from .metadata import read_parameters
-from .validation import fit_picture, validate, validate_second_upscaler, validate_upscale
+from .metadata import format_parameters, read_parameters
+from .validation import validate, validate_extras
 from .version import VERSION  # the one place it is written; others import it from here
 
 log = logging.getLogger(__name__)
@@ -396,7 +397,7 @@ class PipelineManager:
         """A model left the RAM cache: forget its components and every view that holds them."""
         kind, _, name = cached.key.partition(":")
         owner = {"base": name, "controlnet": name, "preprocessor": cached.key, "vae": cached.key, "upscaler": cached.key,
-                 "safety-checker": safety_checker.RESIDENCY_OWNER}.get(kind)
+                 "face-restorer": cached.key, "safety-checker": safety_checker.RESIDENCY_OWNER}.get(kind)
         if owner is None:  # a LoRA file: tensors in RAM only, never placed on the device
             return
         self.residency.drop_owner(owner)
@@ -528,32 +529,38 @@ class PipelineManager:
         """A1111's built-in upscalers, then the model folders' (ESRGAN/, RealESRGAN/, upscale_models/)."""
         return [*upscalers.BUILTIN, *sorted(self.library.upscalers())]
 
-    def upscale(self, picture, upscaler: str | None, scale: float, upscaler_2: str | None = None,
-                visibility_2: float = 0.0, crop_to: tuple[int, int] | None = None) -> tuple:
-        """(picture made `scale` times larger, its parameters text), as A1111's extras make it: a second upscaler
-        blended in at `visibility_2`, then cut to `crop_to` (width, height) around the centre if asked; the text
-        is the picture's own, plus A1111's "Postprocess upscale by" and "Postprocess upscaler"."""
-        original = picture
-        names = self.upscalers()
-        picture, upscaler, scale = validate_upscale(picture, upscaler, scale, names, self.settings.limits)
-        second = validate_second_upscaler(upscaler_2, visibility_2, names)
+    def face_restorers(self) -> list[str]:
+        """The face restorers that have a model file in the model folders (GFPGAN/, Codeformer/, facerestore_models/)."""
+        return sorted(self.library.face_restorers())
+
+    def postprocess(self, request: ExtrasRequest) -> GenerationResult:
+        """A1111's Extras on one picture (extras.py): upscaled, its faces restored, filtered. The result keeps the
+        picture's own parameters text with what was done added, as A1111's extras do, and its record names the
+        parent picture. Notes (a restorer that found no face) are the result's warnings."""
+        original = request.image
+        resolved = validate_extras(request, self.upscalers(), self.face_restorers(), self.settings.limits)
         infotext = (read_parameters(original) if not hasattr(original, "__array_interface__") else None) or ""
-        with self._holding_device():
-            self.busy = True
-            try:
-                result = self._upscaled(picture, upscaler, scale)
-                if second:
-                    other = self._upscaled(picture, second[0], scale)
-                    result = Image.blend(result, other.convert(result.mode), second[1])
-            finally:
-                self.busy = False
-        if crop_to:
-            result = fit_picture(result, *crop_to, "crop")
-        [result] = self._marked([result])  # the mark of the picture it came from does not survive resampling
-        done = f"Postprocess upscale by: {scale:g}, Postprocess upscaler: {upscaler}"
-        if second:
-            done += f", Postprocess upscaler 2: {second[0]}"
-        return result, f"{infotext}, {done}" if infotext else done
+        used: dict[str, Path] = {}
+        def run():
+            return extras.run(resolved, lambda picture, name, scale: self._upscaled(picture, name, scale, used),
+                              lambda picture, name, weight: self._restored_faces(picture, name, weight, used))
+
+        if extras.needs_models(resolved):
+            with self._holding_device():
+                self.busy = True
+                try:
+                    made, done, notes = run()
+                finally:
+                    self.busy = False
+        else:  # resampling and filters alone need no model: they do not wait while a generation holds the device
+            made, done, notes = run()
+        [made] = self._marked([made])  # the mark of the picture it came from does not survive resampling
+        text = format_parameters({"settings": done}) if done else ""
+        infotext = ", ".join(part for part in (infotext, text) if part)
+        settings = {f.name: getattr(resolved, f.name) for f in dataclasses.fields(resolved) if f.name != "image"}
+        record = provenance.postprocess_record(resolved.image, made, settings, done, used, self.settings.watermark)
+        return GenerationResult(images=[made], seeds=[], infotexts=[infotext], parameters=settings, warnings=notes,
+                                records=[record], credentials=self.credentials)
 
     def _marked(self, images: list) -> list:
         """The pictures with Easel's invisible watermark, unless it is turned off."""
@@ -563,12 +570,36 @@ class PipelineManager:
 
         return [watermark.mark(image) for image in images]
 
-    def _upscaled(self, picture, name: str, scale: float):
+    def _upscaled(self, picture, name: str, scale: float, used: dict | None = None):
         model = None
         if name not in upscalers.BUILTIN:
             model = self._upscaler(name)
             self.residency.place(self.residency.keys_of(model.model), force_mode="none")
+            if used is not None:
+                used[name] = self.library.upscalers()[name].path
         return upscalers.upscale(picture, scale, model, method=name)
+
+    def _restored_faces(self, picture, name: str, codeformer_weight: float, used: dict):
+        """(the picture with its faces restored, how many faces), the restorer a residency component like any model."""
+        file = self.library.face_restorers()[name]
+
+        def load():
+            try:
+                model = face_restoration.read(name, file.path, self.settings.allow_pickle)
+            except upscalers.UpscalerError as error:
+                field = "gfpgan_visibility" if name == face_restoration.GFPGAN else "codeformer_visibility"
+                raise InvalidRequest(field, str(error)) from None
+            half_ok = {torch.float16: model.supports_half, torch.bfloat16: model.supports_bfloat16}
+            model.to(self.dtype if half_ok.get(self.dtype, True) else torch.float32)
+            self.residency.add(f"face-restorer:{file.path}", face_restoration.RESIDENCY_ROLE, model.model)
+            return model, module_bytes(model.model)
+
+        model = self._cached_or_load(f"face-restorer:{file.path}", f"face restorer {name}", load)
+        self.residency.place(self.residency.keys_of(model.model), force_mode="none")
+        restored, faces = face_restoration.restore(picture, model, name, codeformer_weight)
+        if faces:
+            used[name] = file.path
+        return restored, faces
 
     def _upscaler(self, name: str):
         def load():

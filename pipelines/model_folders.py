@@ -9,12 +9,13 @@ recognised one by one by their names, so the two layouts may even be mixed:
     VAE/                                vae/               vae
     ControlNet/                         controlnet/        controlnet
     ESRGAN/, RealESRGAN/                upscale_models/    upscaler
+    GFPGAN/, Codeformer/                facerestore_models/  face_restorer
     embeddings/ beside models/          embeddings/        embedding
 
 Names are A1111's, so that prompts, infotexts and API calls written for A1111 find the same files:
 - a checkpoint: its path under the checkpoint folder, extension kept, with "/" ("sdxl/juggernaut.safetensors";
   modules/sd_models.py, CheckpointInfo.name);
-- a LoRA, an embedding, an upscaler or a ControlNet: the file's stem ("add_detail"; extensions-builtin/Lora/
+- a LoRA, an embedding, an upscaler, a face restorer or a ControlNet: the file's stem ("add_detail"; extensions-builtin/Lora/
   networks.py list_available_networks, textual_inversion.py load_from_file, modelloader.friendly_name);
 - a VAE: the file's name, extension kept ("vae-ft-mse-840000-ema-pruned.safetensors"; sd_vae.py refresh_vae_list).
 A model in diffusers' layout (a folder) is named by its path under the kind's folder.
@@ -40,6 +41,8 @@ KIND_OF_FOLDER = {
     "VAE": "vae", "vae": "vae",
     "ControlNet": "controlnet", "controlnet": "controlnet",
     "ESRGAN": "upscaler", "RealESRGAN": "upscaler", "upscale_models": "upscaler",
+    # A1111 keeps GFPGAN and CodeFormer in folders of their own; ComfyUI's face restore nodes in one folder
+    "GFPGAN": "face_restorer", "Codeformer": "face_restorer", "facerestore_models": "face_restorer",
     "embeddings": "embedding",
 }
 A1111_EMBEDDINGS = "embeddings"  # A1111 keeps it beside `models/`, not in it
@@ -51,6 +54,7 @@ EXTENSIONS = {
     "vae": {".safetensors", ".pt", ".ckpt"},  # sd_vae.refresh_vae_list
     "controlnet": {".safetensors", ".pth", ".bin", ".pt", ".ckpt"},  # the sd-webui-controlnet extension's list
     "upscaler": {".pth", ".pt", ".safetensors"},  # ESRGAN's; spandrel, which A1111 loads them with, reads .safetensors
+    "face_restorer": {".pth", ".safetensors"},  # GFPGANv1.4.pth, codeformer-v0.1.0.pth
     # A1111 also reads embeddings hidden in PNG, WebP, JXL and AVIF pictures; Easel cannot load those, so pictures
     # are not listed as embeddings (a picture beside an embedding is its preview).
     "embedding": {".pt", ".bin", ".safetensors"},  # textual_inversion.py load_from_file
@@ -66,15 +70,18 @@ PREVIEW_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif")
 DESCRIPTION_SUFFIXES = (".txt", ".description.txt")
 DESCRIPTION_LIMIT = 20_000  # characters: a card shows a few lines, and a rescan reads every description
 
+GFPGAN, CODEFORMER = "GFPGAN", "CodeFormer"
+FACE_RESTORERS = (GFPGAN, CODEFORMER)  # A1111's face restorers (modules/face_restoration.py), by the names it shows
+
 FIELD_OF_KIND = {"checkpoint": "checkpoints", "lora": "loras", "vae": "vaes", "controlnet": "controlnets",
-                 "upscaler": "upscalers", "embedding": "embeddings"}
+                 "upscaler": "upscalers", "face_restorer": "face_restorers", "embedding": "embeddings"}
 
 
 @dataclass(frozen=True)
 class FoundFile:
     name: str  # as A1111 shows it (see the module's docstring)
     path: Path
-    kind: str  # "checkpoint", "lora", "vae", "controlnet", "upscaler" or "embedding"
+    kind: str  # "checkpoint", "lora", "vae", "controlnet", "upscaler", "face_restorer" or "embedding"
     size: int  # bytes; for a diffusers folder, those of all its files
     preview: Path | None = None  # the picture beside it that A1111's cards show
     description: str | None = None  # the text of name.txt or name.description.txt beside it
@@ -87,6 +94,7 @@ class Found:
     vaes: dict[str, FoundFile] = field(default_factory=dict)
     controlnets: dict[str, FoundFile] = field(default_factory=dict)
     upscalers: dict[str, FoundFile] = field(default_factory=dict)
+    face_restorers: dict[str, FoundFile] = field(default_factory=dict)
     embeddings: dict[str, FoundFile] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -97,6 +105,19 @@ class Found:
         if first is not found:
             self.warnings.append(f"{found.kind} {found.name!r}: {found.path} left out, {first.path} has the "
                                  f"same name; rename one of them to use both")
+
+
+def restorer_files(found: dict[str, FoundFile]) -> dict[str, FoundFile]:
+    """restorer name -> the file to use, from the face restorer files found: by the file's name (GFPGANv1.4,
+    codeformer-v0.1.0), else by its folder (A1111's GFPGAN/ or Codeformer/); of several, the newest name."""
+    chosen = {}
+    for file in sorted(found.values(), key=lambda f: f.name.lower(), reverse=True):
+        words = f"{file.name} {file.path.parent.name}".lower()
+        for name in FACE_RESTORERS:
+            if name.lower() in words:
+                chosen.setdefault(name, file)
+                break
+    return chosen
 
 
 def paths_from_env(value: str) -> list[Path]:

@@ -43,6 +43,7 @@ XMP_KEY = "XML:com.adobe.xmp"
 IPTC_SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 GENERATED = IPTC_SOURCE_TYPES + "trainedAlgorithmicMedia"  # made by a model from a prompt
 COMPOSITE = IPTC_SOURCE_TYPES + "compositeWithTrainedAlgorithmicMedia"  # a user's picture partly regenerated
+ENHANCED = IPTC_SOURCE_TYPES + "algorithmicallyEnhanced"  # a user's picture upscaled, its faces restored, filtered
 
 # Picture formats a user may name, as Pillow names them. JPEG and WebP are lossy: smaller files, but their
 # pixels are no longer exactly those the record's hash was taken of.
@@ -188,6 +189,27 @@ def made_with(request, entry, base, scheduler, controlnet_names: list[str], maps
         "memory_fallbacks": list(fallbacks),
         "watermark": _watermark_description() if watermarked else None,
     }
+
+
+def postprocess_record(original: Image.Image, made: Image.Image, settings: dict, done: dict, model_files: dict,
+                       watermarked: bool) -> dict:
+    """The record of an Extras result: the parent picture (its record's model and parameters when it is Easel's,
+    unchanged), the Extras settings, what they did, and the model files that did it, by sha256."""
+    parent = record_of(original)
+    if parent is not None and parent.get("image_sha256") != pixel_sha256(original):
+        parent = None
+    made_with = {
+        "easel_version": VERSION,
+        # a generated picture stays generated when upscaled; a user's own photo is enhanced, not generated
+        "digital_source_type": parent.get("digital_source_type", GENERATED) if parent else ENHANCED,
+        **({"model": parent["model"]} if parent and "model" in parent else {}),
+        "inputs": {"image_sha256": pixel_sha256(original)},
+        "parent_image_sha256": parent.get("image_sha256") if parent else None,
+        "postprocess": {"settings": dict(settings), "done": dict(done),
+                        "models": {name: model_folders.full_hash(path) for name, path in model_files.items()}},
+        "watermark": _watermark_description() if watermarked else None,
+    }
+    return make_record(made, dict(parent.get("parameters", {})) if parent else {}, made_with)
 
 
 def _watermark_description() -> dict:

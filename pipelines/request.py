@@ -91,6 +91,23 @@ class GenerationRequest:
 
 
 @dataclass
+class ExtrasRequest:
+    """A1111's Extras for one picture (extras.py): upscale, restore faces, then filter; each step optional."""
+
+    image: Any = None
+    upscaler: str | None = None  # "None" or None: keep the size (A1111's upscaler_1)
+    scale: float = 2.0  # A1111's upscaling_resize, used unless resize_to is set
+    resize_to: tuple[int, int] | None = None  # (width, height): A1111's "scale to" (upscaling_resize_w/h)
+    crop: bool = True  # with resize_to: cut to exactly that size around the centre (A1111's upscaling_crop)
+    upscaler_2: str | None = None  # blended in at upscaler_2_visibility
+    upscaler_2_visibility: float = 0.0
+    gfpgan_visibility: float = 0.0  # 0: no face restoration by GFPGAN; 1: the restored faces alone
+    codeformer_visibility: float = 0.0
+    codeformer_weight: float = 0.5  # 0: CodeFormer changes the faces most, 1: least
+    filters: dict = field(default_factory=dict)  # brightness, contrast, saturation, sharpness, grain (filters.py)
+
+
+@dataclass
 class ModelFacts:
     """What validation needs to know about the chosen model, filled in by the manager."""
 

@@ -6,6 +6,7 @@
     a1111/models/VAE/tiny-vae.safetensors          a VAE in the original (LDM) layout, as A1111's VAE files
     a1111/models/ESRGAN/tiny-esrgan.safetensors    a 4x ESRGAN upscaler (8 filters, one block), as spandrel reads them
     a1111/models/RealESRGAN/tiny-realesr-compact.pth   a 4x Real-ESRGAN compact, as Real-ESRGAN ships its .pth
+    a1111/models/GFPGAN/GFPGANv1.4.pth             GFPGAN v1.4, random weights at its one full size (174 MB, half precision)
     a1111/embeddings/tinyemb.pt                    an A1111-format embedding (string_to_param), 2 vectors
     a1111/styles.csv                               A1111's styles file
 
@@ -30,6 +31,7 @@ def write_extras(root: Path, sd15_folder: Path, sdxl_folder: Path) -> Path:
     import torch
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
+    from .face_restoration import write_random_gfpgan
     from .upscalers import write_tiny_compact_upscaler, write_tiny_upscaler
 
     base = root / A1111_DIR
@@ -44,6 +46,7 @@ def write_extras(root: Path, sd15_folder: Path, sdxl_folder: Path) -> Path:
         base / "embeddings" / "tinyemb.pt": lambda p: _embedding(p),
         models / "ESRGAN" / "tiny-esrgan.safetensors": lambda p: write_tiny_upscaler(p),
         models / "RealESRGAN" / "tiny-realesr-compact.pth": lambda p: write_tiny_compact_upscaler(p),
+        models / "GFPGAN" / "GFPGANv1.4.pth": lambda p: write_random_gfpgan(p),
     }
     for path, write in targets.items():
         if not path.exists():

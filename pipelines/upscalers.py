@@ -30,8 +30,10 @@ class UpscalerError(Exception):
     """An upscaler file that cannot be used; the message names it and says why."""
 
 
-def read(name: str, path: Path, allow_pickle: bool = False):
-    """The spandrel model of an upscaler file (on the CPU), or UpscalerError."""
+def read(name: str, path: Path, allow_pickle: bool = False, purposes: tuple[str, ...] = ("SR", "Restoration"),
+         kind: str = "upscaler"):
+    """The spandrel model of an upscaler file (on the CPU), or UpscalerError. Face restorers are read the same
+    way, with spandrel's purpose "FaceSR" and their own `kind` in the messages."""
     from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError, canonicalize_state_dict
 
     suffix = path.suffix.lower()
@@ -43,7 +45,7 @@ def read(name: str, path: Path, allow_pickle: bool = False):
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as error:  # noqa: BLE001 - pickled objects beyond tensors: code could run
                 if not allow_pickle:
-                    raise UpscalerError(f"upscaler {name}: {path.name} holds more than tensors, and loading it could "
+                    raise UpscalerError(f"{kind} {name}: {path.name} holds more than tensors, and loading it could "
                                         "run code; use a .safetensors file, or start with --allow-pickle if you "
                                         "trust it") from error
                 state = ModelLoader().load_state_dict_from_file(path)
@@ -51,18 +53,18 @@ def read(name: str, path: Path, allow_pickle: bool = False):
         elif suffix in PICKLE_SUFFIXES and allow_pickle:
             state = ModelLoader().load_state_dict_from_file(path)
         else:
-            raise UpscalerError(f"upscaler {name}: {path.name} is a {suffix} file; use .safetensors or .pth "
+            raise UpscalerError(f"{kind} {name}: {path.name} is a {suffix} file; use .safetensors or .pth "
                                 "(TorchScript .pt only with --allow-pickle)")
         model = ModelLoader().load_from_state_dict(state)
     except UpscalerError:
         raise
     except UnsupportedModelError:
-        raise UpscalerError(f"upscaler {name}: {path.name} is not an architecture spandrel knows") from None
+        raise UpscalerError(f"{kind} {name}: {path.name} is not an architecture spandrel knows") from None
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file
-        raise UpscalerError(f"upscaler {name}: {path.name} cannot be read ({type(error).__name__}: {error})") from None
-    if not isinstance(model, ImageModelDescriptor) or model.purpose not in ("SR", "Restoration"):
-        raise UpscalerError(f"upscaler {name}: {path.name} is a {model.architecture.name} model for "
-                            f"{model.purpose}, not an upscaler")
+        raise UpscalerError(f"{kind} {name}: {path.name} cannot be read ({type(error).__name__}: {error})") from None
+    if not isinstance(model, ImageModelDescriptor) or model.purpose not in purposes:
+        raise UpscalerError(f"{kind} {name}: {path.name} is a {model.architecture.name} model for "
+                            f"{model.purpose}, not a {kind}")
     return model.eval()
 
 

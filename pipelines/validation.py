@@ -20,7 +20,8 @@ from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSO
 from . import prompt_syntax
 from .errors import InvalidRequest
 from . import hires as hires_fix
-from .request import MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, GenerationRequest, HiresFix, Limits, ModelFacts
+from .request import (MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, ExtrasRequest, GenerationRequest, HiresFix, Limits,
+                      ModelFacts)
 
 MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text encoder
 
@@ -391,26 +392,60 @@ MAX_UPSCALE = 8  # A1111's "Resize" slider for extras goes to 8
 UPSCALED_SIDE_FACTOR = 4  # an upscaled picture may be this many times the largest side a generation may have
 
 
-def validate_upscale(picture: Any, upscaler: Any, scale: Any, known: list[str], limits: Limits):
-    """(picture, upscaler, scale) for an upscale, or InvalidRequest naming the field."""
-    picture = load_picture("image", picture, limits)
-    upscaler = _choice("upscaler", upscaler if upscaler not in (None, "") else "None", known)
-    scale = _number("scale", scale, integer=False, low=1, high=MAX_UPSCALE)
+def validate_extras(request: ExtrasRequest, upscalers: list[str], restorers: list[str],
+                    limits: Limits) -> ExtrasRequest:
+    """A resolved copy of an Extras request (picture decoded, the factor of a "scale to" worked out as A1111 does),
+    or InvalidRequest naming the field. `restorers`: the face restorers that have a model file."""
+    picture = load_picture("image", request.image, limits)
+    upscaler = _choice("upscaler", request.upscaler if request.upscaler not in (None, "") else "None", upscalers)
+    resolved = dataclasses.replace(request, image=picture, upscaler=upscaler, upscaler_2=None, upscaler_2_visibility=0.0)
     largest = limits.max_side * UPSCALED_SIDE_FACTOR
-    if max(picture.size) * scale > largest:
-        raise InvalidRequest("scale", f"would make the {picture.width}x{picture.height} picture "
-                                      f"{round(picture.width * scale)}x{round(picture.height * scale)}; the largest "
-                                      f"side allowed is {largest} pixels")
-    return picture, upscaler, scale
+    if request.resize_to:
+        width, height = (_number(name, side, integer=True, low=1, high=largest)
+                         for name, side in zip(("upscaling_resize_w", "upscaling_resize_h"), request.resize_to))
+        resolved.resize_to = (width, height)
+        resolved.scale = max(width / picture.width, height / picture.height)  # covers both sides, as A1111's does
+        field = "upscaling_resize_w"
+    else:
+        resolved.scale = _number("scale", request.scale, integer=False, low=1, high=MAX_UPSCALE)
+        field = "scale"
+    if upscaler != "None" and max(picture.size) * resolved.scale > largest:
+        raise InvalidRequest(field, f"would make the {picture.width}x{picture.height} picture "
+                                    f"{round(picture.width * resolved.scale)}x{round(picture.height * resolved.scale)};"
+                                    f" the largest side allowed is {largest} pixels")
+    if request.upscaler_2 not in (None, "", "None"):
+        visibility = _number("extras_upscaler_2_visibility", request.upscaler_2_visibility, integer=False, low=0, high=1)
+        if visibility > 0:
+            resolved.upscaler_2 = _choice("upscaler_2", request.upscaler_2, upscalers)
+            resolved.upscaler_2_visibility = visibility
+    for field, name in (("gfpgan_visibility", "GFPGAN"), ("codeformer_visibility", "CodeFormer")):
+        visibility = _number(field, getattr(request, field) or 0, integer=False, low=0, high=1)
+        setattr(resolved, field, visibility)
+        if visibility > 0 and name not in restorers:
+            folder = "GFPGAN" if name == "GFPGAN" else "Codeformer"
+            raise InvalidRequest(field, f"needs a {name} model file, and none was found: put one (e.g. "
+                                        f"{'GFPGANv1.4.pth' if name == 'GFPGAN' else 'codeformer-v0.1.0.pth'}) in "
+                                        f"models/{folder}/ of a --models-dir folder")
+    resolved.codeformer_weight = _number("codeformer_weight", 0.5 if request.codeformer_weight is None
+                                         else request.codeformer_weight, integer=False, low=0, high=1)
+    resolved.filters = _filters(request.filters)
+    return resolved
 
 
-def validate_second_upscaler(upscaler: Any, visibility: Any, known: list[str]) -> tuple[str, float] | None:
-    """(second upscaler, how much of it shows) for A1111's upscaler_2, or None when it takes no part."""
-    if upscaler in (None, "", "None"):
-        return None
-    upscaler = _choice("upscaler_2", upscaler, known)
-    visibility = _number("extras_upscaler_2_visibility", visibility, integer=False, low=0, high=1)
-    return (upscaler, visibility) if visibility > 0 else None
+def _filters(values: Any) -> dict[str, float]:
+    from .filters import LIMITS
+
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise InvalidRequest("filters", f"must be a mapping of filter names to amounts, got {type(values).__name__}")
+    checked = {}
+    for name, value in values.items():
+        if name not in LIMITS:
+            raise InvalidRequest("filters", f"has no filter {name!r}; choose from {', '.join(LIMITS)}")
+        if value is not None:
+            checked[name] = _number(name, value, integer=False, low=LIMITS[name][0], high=LIMITS[name][1])
+    return checked
 
 
 def _shown(number: float) -> str:

@@ -122,4 +122,5 @@ def _quoted(value) -> str:
 def _label(source_type: str) -> str:
     name = source_type.rsplit("/", 1)[-1]
     return {"trainedAlgorithmicMedia": "AI-generated",
-            "compositeWithTrainedAlgorithmicMedia": "partly AI-generated"}.get(name, name)
+            "compositeWithTrainedAlgorithmicMedia": "partly AI-generated",
+            "algorithmicallyEnhanced": "enhanced by an algorithm"}.get(name, name)

@@ -546,7 +546,19 @@ def test_the_upscalers_are_listed_and_extra_single_image_upscales_as_a1111_does(
     asked = api.extra_single_image(photo, upscaler_1="Lanczos", resize_mode=1, upscaling_resize_w=96,
                                    upscaling_resize_h=96, gfpgan_visibility=0.5)
     assert asked.image.size == (96, 96)
-    assert "not honoured: gfpgan_visibility" in asked.info  # said, not skipped
+    assert "GFPGAN: no face found" in asked.info  # the 64-pixel astronaut's face is too small: said, not skipped
+
+
+def test_extra_single_image_restores_faces_with_a1111_s_fields(api, http):
+    import skimage.data
+
+    assert [r["name"] for r in http.get("/sdapi/v1/face-restorers").json()] == ["GFPGAN"]
+    face = Image.fromarray(skimage.data.astronaut()).resize((256, 256))
+    restored = api.extra_single_image(face, upscaler_1="None", gfpgan_visibility=0.5)
+    assert restored.image.size == (256, 256) and "GFPGAN visibility: 0.5" in restored.info
+    assert np.abs(np.asarray(restored.image, np.int16) - np.asarray(face, np.int16)).max() > 30
+    missing = http.post("/sdapi/v1/extra-single-image", json={"image": b64(face), "codeformer_visibility": 1})
+    assert "models/Codeformer/" in refused(missing, "codeformer_visibility")  # no CodeFormer file: where to put one
 
 
 def test_extras_blend_a_second_upscaler_cut_to_a_size_and_take_a_batch(api, photo):

@@ -34,7 +34,7 @@ def parameters_of(gallery):
 
 def test_only_the_generation_and_reading_endpoints_are_public(client):
     assert sorted(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == [
-        "/controlnet", "/img2img", "/inpaint", "/png_info", "/txt2img", "/upscale", "/verify"]
+        "/controlnet", "/extras", "/img2img", "/inpaint", "/png_info", "/txt2img", "/verify"]
 
 
 def test_txt2img_with_only_a_prompt(client):
@@ -148,9 +148,14 @@ def test_lora_embedding_weights_clip_skip_vae_and_styles_through_the_endpoints(c
 def test_extras_upscales_through_gradio_client_and_keeps_the_parameters(client, files):
     gallery, info, _ = client.predict(prompt="a lighthouse", steps=2, seed=61, api_name="/txt2img")
     made = gallery[0]["image"]
-    path, infotext = client.predict(image=handle_file(made), upscaler="tiny-esrgan", scale=2, api_name="/upscale")
-    assert Image.open(path).size == (128, 128)
-    assert read_parameters(path) == infotext  # the file carries its parameters
+    compare, notes, infotext = client.predict(image=handle_file(made), upscaler="tiny-esrgan", scale=2,
+                                              brightness=1.2, api_name="/extras")
+    before, after = compare
+    assert Image.open(after).size == (128, 128) and Image.open(before).size == (64, 64)
+    assert read_parameters(after) == infotext  # the file carries its parameters
     assert infotext.startswith(info) and "Postprocess upscale by: 2, Postprocess upscaler: tiny-esrgan" in infotext
+    assert infotext.endswith("Filters: brightness 1.2") and notes == ""
+    _, notes, _ = client.predict(image=handle_file(made), upscaler="None", gfpgan_visibility=1, api_name="/extras")
+    assert "GFPGAN: no face found" in notes  # said next to the picture
     with pytest.raises(AppError, match="upscaler: unknown value 'ESRGAN_4x'; choose one of: None, Lanczos, Nearest, tiny-esrgan"):
-        client.predict(image=handle_file(made), upscaler="ESRGAN_4x", scale=2, api_name="/upscale")
+        client.predict(image=handle_file(made), upscaler="ESRGAN_4x", scale=2, api_name="/extras")

@@ -307,13 +307,27 @@ def test_click_a_lora_card_pick_an_embedding_and_generate_with_them(page):
     page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value === 'a (red:1.3) cat'")
 
 
-def test_upscale_a_picture_in_extras(page, photo):
+def test_extras_upscales_restores_the_face_and_filters_with_a_before_after_slider(page, tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    face = tmp_path / "face.png"
+    Image.fromarray(data.astronaut()).resize((256, 256)).save(face)
     open_tab(page, "Extras", "#extras-image")
-    upload(page, "#extras-image", photo, "document.querySelector('#extras-image img') !== null")
+    upload(page, "#extras-image", face, "document.querySelector('#extras-image img') !== null")
     page.locator("#extras-upscaler input").click()
-    page.get_by_role("option", name="tiny-esrgan").click()
+    page.get_by_role("option", name="Lanczos").click()  # the random ESRGAN paints the face away: none to restore
+    page.locator("#extras-gfpgan input[type=number]").fill("1")
+    page.locator("#extras-gfpgan input[type=number]").press("Enter")
     page.click("#extras-run")
     page.wait_for_function(
-        "() => (document.querySelector('#extras-info textarea')?.value || '').includes('Postprocess upscaler: tiny-esrgan')")
-    page.locator("#extras-result img").wait_for()
+        "() => (document.querySelector('#extras-info textarea')?.value || '').includes('GFPGAN visibility: 1')")
+    assert "Postprocess upscaler: Lanczos" in page.input_value("#extras-info textarea")
+    assert page.locator("#extras-result img").count() == 2  # before and after, one over the other
+    page.get_by_text("Filters", exact=True).click()
+    page.locator("#extras-saturation input[type=number]").fill("0")  # the filters alone run again
+    page.locator("#extras-saturation input[type=number]").press("Enter")
+    page.wait_for_function(
+        "() => (document.querySelector('#extras-info textarea')?.value || '').includes('Filters: saturation 0')")
+    assert "GFPGAN visibility: 1" in page.input_value("#extras-info textarea")  # the face is not restored again
     page.screenshot(path=ARTIFACTS / "09-extras.png", full_page=True)

@@ -76,14 +76,14 @@ def test_a_file_that_is_no_upscaler_is_named(tmp_path, tiny_dir):
 
 
 def test_the_engine_upscales_keeps_the_parameters_and_holds_the_model_as_a_component(extras_manager):
-    from pipelines.request import GenerationRequest
+    from pipelines.request import ExtrasRequest, GenerationRequest
     from pipelines.provenance import png_bytes
 
     made = extras_manager.generate(GenerationRequest(prompt="a harbour", steps=1, seed=21))
     assert "tiny-esrgan" in extras_manager.upscalers()
-    bigger, infotext = extras_manager.upscale(png_bytes(made, 0), "tiny-esrgan", 2)
-    assert bigger.size == (128, 128)
-    parsed = parse_parameters(infotext)
+    bigger = extras_manager.postprocess(ExtrasRequest(image=png_bytes(made, 0), upscaler="tiny-esrgan", scale=2))
+    assert bigger.images[0].size == (128, 128)
+    parsed = parse_parameters(bigger.infotexts[0])
     assert parsed["prompt"] == "a harbour" and parsed["seed"] == 21  # how it was made, still readable
     assert parsed["settings"]["Postprocess upscale by"] == "2" and parsed["settings"]["Postprocess upscaler"] == "tiny-esrgan"
     assert any(row["model"] == "upscaler:tiny-esrgan" for row in extras_manager.status()["components"])
@@ -91,10 +91,13 @@ def test_the_engine_upscales_keeps_the_parameters_and_holds_the_model_as_a_compo
 
 @pytest.mark.parametrize("upscaler, scale, field, words", [
     ("ESRGAN_4x", 2, "upscaler", "choose one of"), ("Lanczos", 9, "scale", "from 1 to 8"),
+    ("Lanczos", 0, "scale", "from 1 to 8"), ("Lanczos", 100, "scale", "from 1 to 8"),
     ("Lanczos", 8, "scale", "the largest side allowed is 8192"),
 ])
 def test_bad_upscales_name_the_field(extras_manager, upscaler, scale, field, words):
+    from pipelines.request import ExtrasRequest
+
     big = Image.new("RGB", (1100, 64))
     with pytest.raises(InvalidRequest, match=words) as error:
-        extras_manager.upscale(big, upscaler, scale)
+        extras_manager.postprocess(ExtrasRequest(image=big, upscaler=upscaler, scale=scale))
     assert error.value.field == field

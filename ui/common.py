@@ -44,6 +44,7 @@ class EngineInfo:
     styles: list[str] = field(default_factory=list)  # from styles.csv
     model_labels: list[tuple[str, str]] = field(default_factory=list)  # (label with the family, name)
     upscalers: list[str] = field(default_factory=lambda: ["None", "Lanczos", "Nearest"])  # built-ins, then files
+    face_restorers: list[str] = field(default_factory=list)  # GFPGAN, CodeFormer: those with a model file
 
     @property
     def model_choices(self) -> list:

@@ -167,7 +167,14 @@ class Runner:
         status = _status_line(result, self.manager)
         yield [(o.path, f"seed {s}") for o, s in zip(outputs, result.seeds)], result.infotexts[0], status, history
 
-    def _write(self, result, index: int, owner: str | None = None) -> Output:
+    def keep(self, result, name: str, owner: str | None = None) -> Output:
+        """Write a result that is not a generation (an Extras picture) as the tabs' pictures are written: shown from
+        Gradio's cache, copied to the outputs folder and the gallery."""
+        output = self._write(result, 0, owner, name)
+        self.files.written([output.path])
+        return output
+
+    def _write(self, result, index: int, owner: str | None = None, name: str | None = None) -> Output:
         """Save picture `index` as PNG with its parameters and labels, and keep a copy in the outputs folder.
 
         The page gets the copy in Gradio's cache (disk.py: in a folder named by a random token, kept a while):
@@ -175,7 +182,7 @@ class Runner:
         pictures by guessing names there. The outputs folder's copy goes through the picture store, which writes
         it whole before the gallery's row names it.
         """
-        name = picture_name(result.seeds[index])
+        name = name or picture_name(result.seeds[index])
         path = self.files.path(name)
         write_png(result, index, path)
         if self.outputs_dir is not None:
