@@ -18,6 +18,7 @@ from .extra_networks import extra_network_routes
 from .extras import extras_routes
 from .generation import generate
 from .jobs import Job
+from .outpaint_scripts import LISTED as OUTPAINT_SCRIPTS
 from .picture_info import picture_info
 from .samplers import SCHEDULERS, sampler_list
 from .schemas import Img2Img, PngInfo, Txt2Img
@@ -109,7 +110,7 @@ def sdapi_router(context) -> APIRouter:
 
     @router.get("/scripts")
     def scripts():
-        return {"txt2img": SCRIPTS, "img2img": SCRIPTS}
+        return {"txt2img": SCRIPTS, "img2img": SCRIPTS + OUTPAINT_SCRIPTS}
 
     @router.get("/cmd-flags")
     def cmd_flags():

@@ -16,6 +16,7 @@ from pipelines import MAX_SEED, SHARED_API_NAMES, GenerationRequest, HiresFix, I
 
 from .control_units import ControlPlan, control_plan
 from .options import check_clip_skip, check_vae
+from .outpaint_scripts import is_outpaint_script, outpaint_from_script
 from .pictures import decode_picture
 from .samplers import easel_sampler
 from .schemas import Generation, Img2Img, Txt2Img
@@ -41,10 +42,13 @@ class Plan:
     send_images: bool = True
     save_images: bool = False
     warnings: list[str] = field(default_factory=list)
+    script_fields: dict = field(default_factory=dict)  # engine field -> its place in script_args
 
     def client_field(self, engine_field: str) -> str:
         if engine_field == "model":
             return self.model_field
+        if engine_field in self.script_fields:
+            return self.script_fields[engine_field]
         return self.control.client_field(engine_field) or CLIENT_FIELDS.get(engine_field, engine_field)
 
 
@@ -101,16 +105,26 @@ def img2img_plan(body: Img2Img, options, limits) -> Plan:
         task.update(mask=mask, invert_mask=bool(body.inpainting_mask_invert),
                     inpaint_only_masked=bool(body.inpaint_full_res is None or body.inpaint_full_res),
                     **_given(mask_blur=blur, only_masked_padding=body.inpaint_full_res_padding))
+    script_fields = {}
+    if is_outpaint_script(body.script_name):  # the grown canvas is painted through the inpaint path
+        script = outpaint_from_script(body.script_name, body.script_args, warnings)
+        task.update(task="inpaint", outpaint=script.outpaint, mask_blur=script.mask_blur)
+        script_fields = script.fields
     echo = body.model_dump()
     if not body.include_init_images:  # as A1111: the pictures are not sent back
         echo.update(init_images=None, mask=None)
-    return _plan("img2img", body, task, control, options, limits, warnings, echo)
+    plan = _plan("img2img", body, task, control, options, limits, warnings, echo)
+    plan.script_fields = script_fields
+    return plan
 
 
 def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options, limits, warnings: list[str],
           echo: dict) -> Plan:
     if body.script_name and body.script_name.strip().lower() not in ("", "none"):
-        raise InvalidRequest("script_name", f"Easel has no script {body.script_name!r}; leave script_name empty")
+        if not (kind == "img2img" and is_outpaint_script(body.script_name)):
+            scripts = " or 'outpainting mk2' and 'poor man's outpainting' on img2img" if kind == "img2img" else ""
+            raise InvalidRequest("script_name", f"Easel has no {kind} script {body.script_name!r}; leave script_name "
+                                                f"empty{scripts}")
     override = dict(body.override_settings or {})
     model_field = "sd_model_checkpoint"
     model = options.model

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from .model_folders import paths_from_env
     from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
     from .request import (MAX_SEED, CancelToken, ControlUnit, ExtrasRequest, GenerationRequest, GenerationResult,
-                          HiresFix, Limits, ModelFacts, StepInfo)
+                          HiresFix, Limits, ModelFacts, Outpaint, StepInfo)
+    from .outpaint import FILLS as OUTPAINT_FILLS
+    from .outpaint import MAX_PIXELS as OUTPAINT_MAX_PIXELS
     from .safety_checker import DEFAULT_REPO as DEFAULT_SAFETY_CHECKER
     from .safety_checker import SAFETY_MODES, checker_enabled
     from .samplers import SAMPLERS
@@ -68,7 +70,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "styles": ("Style", "save_style"),
     "provenance": ("SUFFIXES", "picture_bytes", "pillow_format", "png_of", "record_of", "write_picture", "write_png"),
     "request": ("MAX_SEED", "CancelToken", "ControlUnit", "ExtrasRequest", "GenerationRequest", "GenerationResult", "HiresFix",
-                "Limits", "ModelFacts", "StepInfo"),
+                "Limits", "ModelFacts", "Outpaint", "StepInfo"),
     "samplers": ("SAMPLERS",),
     "safety_checker": ("SAFETY_MODES", "checker_enabled"),
     "tiny_safety": ("write_tiny_safety_checker",),
@@ -92,6 +94,8 @@ _RENAMED = {
     "hires_sizes": ("hires", "sizes"),
     "FILTERS": ("filters", "NEUTRAL"),
     "FILTER_LIMITS": ("filters", "LIMITS"),
+    "OUTPAINT_FILLS": ("outpaint", "FILLS"),
+    "OUTPAINT_MAX_PIXELS": ("outpaint", "MAX_PIXELS"),
 }
 _WHERE = {name: (module, name) for module, names in _SOURCES.items() for name in names} | _RENAMED
 
@@ -99,7 +103,8 @@ __all__ = [  # every name above, and nothing else: the names front ends may use
     "BUILTIN_UPSCALERS", "CONTROL_TYPES", "CancelToken", "ExtrasRequest", "FILTERS", "FILTER_LIMITS", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "HIRES_LATENT_MODES", "HiresFix", "InvalidRequest",
     "LazyEngine", "hires_from_infotext", "hires_sizes",
-    "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OutOfMemory",
+    "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OUTPAINT_FILLS",
+    "OUTPAINT_MAX_PIXELS", "OutOfMemory", "Outpaint",
     "PARAMETERS_KEY", "PASS_THROUGH", "PREPROCESSORS", "PREPROCESSOR_PARAMETERS", "PipelineManager",
     "SAFETY_MODES", "SAMPLERS", "SHARED_API_NAMES", "SHARED_BY_NAME", "SHARED_NAMES", "SHARED_SETTINGS", "SUFFIXES",
     "SharedSetting", "StepInfo", "Style", "Verification", "checker_enabled", "control_type_from_name", "format_parameters", "paths_from_env",

@@ -59,6 +59,18 @@ class HiresFix:
 
 
 @dataclass
+class Outpaint:
+    """Extend the canvas and paint the new area (outpaint.py), through the inpaint path."""
+
+    left: int = 0  # pixels added on each side
+    right: int = 0
+    up: int = 0
+    down: int = 0
+    fill: str = "edges"  # what the new area starts from: "edges" (the picture's edge colours, blurred) or "noise"
+    color_variation: float = 0.05  # "noise": 0 grey noise, 1 noise of every colour (A1111 mk2's Color variation)
+
+
+@dataclass
 class GenerationRequest:
     task: str = "txt2img"
     model: str | None = None  # a name from the model library; None: the library's default
@@ -84,6 +96,8 @@ class GenerationRequest:
     invert_mask: bool = False
     inpaint_only_masked: bool = False  # repaint a crop around the mask at full resolution, paste it back
     only_masked_padding: int = 32
+    # outpainting: the canvas grows around `image` and the new area becomes the mask (with `mask`, added to it)
+    outpaint: Outpaint | None = None
     # ControlNet: one or more units; with `image` it starts from that picture, with `mask` it inpaints
     control_units: list[ControlUnit] = field(default_factory=list)
     # text to image: a second, larger pass at `strength` (A1111's denoising_strength)

@@ -14,14 +14,15 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
 from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS
 from . import prompt_syntax
 from .errors import InvalidRequest
 from . import hires as hires_fix
+from . import outpaint as outpainting
 from .request import (MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, ExtrasRequest, GenerationRequest, HiresFix, Limits,
-                      ModelFacts)
+                      ModelFacts, Outpaint)
 
 MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text encoder
 
@@ -204,6 +205,9 @@ def validate(
     needs_init = task in ("img2img", "inpaint")
     if needs_init or request.image is not None:
         init_image = load_picture("image", request.image, limits)
+    resolved.outpaint = None
+    if request.outpaint is not None:  # the canvas and its mask stand in for the picture and the painted mask
+        init_image, request = _resolve_outpaint(request, resolved, task, init_image, limits, warnings)
     _resolve_size(resolved, init_image, facts, limits)
 
     if init_image is not None:
@@ -228,6 +232,47 @@ def validate(
             warnings.append(f"enable_hr: the hires fix is for text to image without ControlNet; the picture was "
                             f"made at {resolved.width}x{resolved.height}")
     return resolved, warnings
+
+
+def _resolve_outpaint(request: GenerationRequest, resolved: GenerationRequest, task: str, picture: Image.Image,
+                      limits: Limits, warnings: list[str]) -> tuple[Image.Image, GenerationRequest]:
+    """The grown canvas, and the request with the canvas's mask (the new area, and what was painted if any)."""
+    if task != "inpaint":
+        raise InvalidRequest("outpaint", f"outpainting paints through the inpaint path; task is {task!r}")
+    given = request.outpaint
+    sides = {side: _number(f"outpaint_{side}", getattr(given, side), integer=True, low=0,
+                           high=outpainting.MAX_PIXELS) for side in outpainting.SIDES}
+    if not any(sides.values()):
+        raise InvalidRequest("outpaint_left", "no side grows: give pixels to add on the left, right, top or bottom")
+    checked = Outpaint(**sides, fill=_choice("outpaint_fill", given.fill, outpainting.FILLS),
+                       color_variation=_number("outpaint_color_variation", given.color_variation, integer=False,
+                                               low=0, high=1))
+    width, height = outpainting.canvas_size(picture.width, picture.height, checked)
+    for length, (first, second) in ((width, ("left", "right")), (height, ("up", "down"))):
+        if length > limits.max_side:
+            grown = first if sides[first] >= sides[second] else second
+            raise InvalidRequest(f"outpaint_{grown}", f"would make the {picture.width}x{picture.height} picture "
+                                                      f"{width}x{height}, over the limit of {limits.max_side} pixels a side")
+    if width * height > limits.max_pixels:
+        raise InvalidRequest("outpaint_left", f"would make the {picture.width}x{picture.height} picture {width}x"
+                                              f"{height}, over the limit of {limits.max_pixels:,} pixels per image")
+    for name, value, length in (("width", request.width, width), ("height", request.height, height)):
+        if value not in (None, length):
+            warnings.append(f"{name}: outpainting paints the whole canvas, {width}x{height}; {value} was not used")
+    resolved.width, resolved.height, resolved.outpaint = width, height, checked
+    mask_blur = _number("mask_blur", request.mask_blur, integer=True, low=0, high=64)
+    canvas, mask = outpainting.extend(picture, checked, mask_blur)
+    if request.mask is not None:  # what was painted on the picture is repainted too
+        painted = load_picture("mask", request.mask, limits, mode="L").resize(picture.size, Image.Resampling.NEAREST)
+        grown = Image.new("L", canvas.size, 0)
+        grown.paste(painted.point(lambda value: 255 if value > 0 else 0), outpainting.inside(picture.size, checked))
+        mask = ImageChops.lighter(mask, grown)
+    if request.invert_mask:
+        warnings.append("invert_mask: outpainting paints the new area; the mask was not inverted")
+    if request.inpaint_only_masked:
+        warnings.append("inpaint_only_masked: outpainting paints the whole canvas, not only the masked area")
+    resolved.invert_mask = resolved.inpaint_only_masked = False
+    return canvas, dataclasses.replace(request, image=canvas, mask=mask, invert_mask=False, inpaint_only_masked=False)
 
 
 def _vae(value: Any, vaes) -> str | None:

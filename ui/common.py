@@ -136,7 +136,8 @@ def top_row(tab: str, info: EngineInfo) -> TopRow:
     return TopRow(prompt, negative, generate, stop)
 
 
-def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine) -> Panels:
+def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine, sized: bool = True) -> Panels:
+    """The settings every tab shares; `sized=False` hides the size, for a tab whose picture sets it (Outpaint)."""
     def widget(name, **layout):
         return shared_widget(name, tab, info, **layout)
 
@@ -144,7 +145,7 @@ def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine) -> P
     shown = {"prompt": prompt, "negative_prompt": negative, "model": widget("model")}
     with gr.Row():
         shown.update((name, widget(name)) for name in ("sampler", "steps", "guidance_scale"))
-    with gr.Row():
+    with gr.Row(visible=sized):
         shown.update((name, widget(name)) for name in ("width", "height"))
         aspect = gr.Dropdown(list(ASPECTS), value="1:1", label="Aspect", scale=0, min_width=90,
                              info="Same area")
@@ -236,7 +237,7 @@ def seed_of(picture) -> int | None:
     return parse_parameters(parameters).get("seed") if parameters else None
 
 
-def size_of(payload, max_side: int | None = None):
+def size_of(payload, max_side: int | None = None, quiet: bool = False):
     """Width and height sliders' values for an uploaded picture: its size, down to multiples of 8 and scaled
     down to `max_side` (the engine's limit) if larger, with a note saying what was set."""
     if payload is None:
@@ -246,7 +247,8 @@ def size_of(payload, max_side: int | None = None):
     scale = min(1.0, (max_side or max(width, height)) / max(width, height))
     width, height = (max(64, int(side * scale) - int(side * scale) % 8) for side in (width, height))
     shrunk = f", scaled down to the limit of {max_side} pixels" if scale < 1 else ""
-    gr.Info(f"Size set from the picture: {width}×{height}{shrunk}.")
+    if not quiet:
+        gr.Info(f"Size set from the picture: {width}×{height}{shrunk}.")
     return width, height
 
 

@@ -40,7 +40,7 @@ def create(studio):
                              [f"{EXAMPLES}/coffee.png", "a cup of coffee, pencil sketch", 0.7]],
                             [image, top.prompt, strength])
         with gr.Column(scale=1, min_width=320):
-            output_panel(TAB, panels, ["inpaint", "controlnet"])
+            output_panel(TAB, panels, ["inpaint", "outpaint", "controlnet"])
     # the starting picture sets the size, as users expect
     image.upload(guard(lambda value: size_of(value, studio.info.max_side)), image, [panels.width, panels.height], api_visibility="private", queue=False,
                  preprocess=False)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import controlnet, disk, extras, gallery, hires, img2img, inpaint, models, png_info, txt2img, verify
+from . import controlnet, disk, extras, gallery, hires, img2img, inpaint, models, outpaint, png_info, txt2img, verify
 from .assets import STYLE_CSS
 from pipelines import SHARED_NAMES, Engine
 from pipelines import shared_in_order as in_order
@@ -15,7 +15,8 @@ from .common import EngineInfo, seed_of, selected_picture
 from .runner import Runner
 
 CSS_PATH = str(STYLE_CSS)  # app.py hands the same file to launch(css_paths=...)
-TAB_LABELS = {"txt2img": "Text to image", "img2img": "Image to image", "inpaint": "Inpaint", "controlnet": "ControlNet"}
+TAB_LABELS = {"txt2img": "Text to image", "img2img": "Image to image", "inpaint": "Inpaint", "outpaint": "Outpaint",
+              "controlnet": "ControlNet"}
 
 
 @dataclass
@@ -47,7 +48,7 @@ def build(manager: Engine, info: EngineInfo, outputs_dir: str | None, save_forma
         studio.history = gr.State([])  # per browser session: pictures and their parameters, newest first
         with gr.Tabs(overflow_behavior="wrap") as tabs:  # on a phone every tab stays in sight
             panels = {}
-            for module in (txt2img, img2img, inpaint, controlnet):
+            for module in (txt2img, img2img, inpaint, outpaint, controlnet):
                 with gr.Tab(TAB_LABELS[module.TAB], id=module.TAB):
                     panels[module.TAB] = module.create(studio)
             with gr.Tab("Extras", id="extras"):

@@ -37,6 +37,6 @@ def create(studio):
                              ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
                              ["isometric cozy reading room, soft light, 3d render", ""]], [top.prompt, top.negative])
         with gr.Column(scale=1, min_width=320):
-            output_panel(TAB, panels, ["img2img", "inpaint", "controlnet"])
+            output_panel(TAB, panels, ["img2img", "inpaint", "outpaint", "controlnet"])
     wire(panels, txt2img, panels.hires.inputs(), "txt2img", studio)
     return panels
