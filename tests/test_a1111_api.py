@@ -194,6 +194,29 @@ def test_webuiapi_inpainting_keeps_what_is_outside_the_mask(api, photo):
     assert difference[~inside].mean() < 3 < difference[inside].mean()
 
 
+def test_outpainting_mk2_and_poor_man_s_outpainting_grow_the_canvas(api, http, photo):
+    assert {"outpainting mk2", "poor man's outpainting"} <= set(http.get("/sdapi/v1/scripts").json()["img2img"])
+    result = api.img2img(images=[photo], prompt="a wider view", denoising_strength=1.0, seed=2, steps=2,
+                         script_name="outpainting mk2", script_args=[None, 32, 4, ["left", "down"], 1.0, 0.05],
+                         alwayson_scripts={})
+    assert result.image.size == (96, 96)  # 64 + 32 each way the picture grew
+    picture = np.asarray(result.image.convert("RGB"))
+    assert np.array_equal(picture[:64 - 16, 32 + 16:], np.asarray(photo)[:48, 16:])  # kept beyond the seam
+    assert 'Outpaint: "left 32 down 32, fill noise"' in result.info["infotexts"][0]
+    poor = http.post("/sdapi/v1/img2img", json={
+        "init_images": [b64(photo)], "prompt": "more sky", "steps": 2, "denoising_strength": 1.0,
+        "script_name": "Poor man's outpainting", "script_args": [16, 4, 1, ["right"]]}).json()
+    assert decoded(poor["images"][0]).size == (80, 64)
+    assert any(w.startswith("script_args[2]: 'original'") for w in json.loads(poor["info"])["warnings"])
+    refused(http.post("/sdapi/v1/img2img", json={"init_images": [b64(photo)], "steps": 2,
+                                                 "script_name": "outpainting mk2", "script_args": ["", -8]}),
+            "script_args[1]")
+    refused(http.post("/sdapi/v1/img2img", json={"init_images": [b64(photo)], "steps": 2,
+                                                 "script_name": "outpainting mk2",
+                                                 "script_args": ["", 64, 4, ["sideways"]]}), "script_args[3]")
+    refused(txt2img(http, script_name="outpainting mk2"), "script_name")
+
+
 def test_webuiapi_controlnet_canny_returns_the_picture_and_the_detected_map(api, photo):
     assert api.controlnet_version() == 2
     assert "controlnet-sd15-canny-tiny" in api.controlnet_model_list()

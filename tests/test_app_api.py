@@ -34,7 +34,7 @@ def parameters_of(gallery):
 
 def test_only_the_generation_and_reading_endpoints_are_public(client):
     assert sorted(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == [
-        "/controlnet", "/extras", "/img2img", "/inpaint", "/png_info", "/txt2img", "/verify"]
+        "/controlnet", "/extras", "/img2img", "/inpaint", "/outpaint", "/png_info", "/txt2img", "/verify"]
 
 
 def test_txt2img_with_only_a_prompt(client):
@@ -89,6 +89,18 @@ def test_inpaint_with_an_uploaded_mask(client, files):
     gallery, _, _ = client.predict(image=editor, mask=handle_file(files / "mask.png"), prompt="sky", steps=3, seed=1,
                                    api_name="/inpaint")
     assert parameters_of(gallery)[0].size == (64, 64)
+
+
+def test_outpaint_grows_the_canvas_and_keeps_the_picture(client, files):
+    gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), left=32, right=0, up=0, down=16,
+                                   fill="noise", mask_blur=4, prompt="a wider view", steps=2, seed=3,
+                                   api_name="/outpaint")
+    image, parameters = parameters_of(gallery)
+    assert image.size == (96, 80) and parameters["settings"]["Outpaint"] == "left 32 down 16, fill noise"
+    photo = np.asarray(Image.open(files / "photo.png").convert("RGB"))
+    assert np.array_equal(np.asarray(image.convert("RGB"))[:64 - 16, 32 + 16:], photo[:48, 16:])
+    with pytest.raises(AppError, match="outpaint_right: must be from 0 to 1024"):
+        client.predict(image=handle_file(files / "photo.png"), right=-8, api_name="/outpaint")
 
 
 def test_controlnet(client, files):

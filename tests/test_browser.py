@@ -123,6 +123,21 @@ def test_inpaint_with_nothing_painted_shows_a_message_naming_the_mask(page, phot
     page.screenshot(path=ARTIFACTS / "03-inpaint-error.png", full_page=True)
 
 
+def test_outpaint_grows_the_picture_to_the_left_from_noise(page, photo):
+    open_tab(page, "Outpaint", "#outpaint-image")
+    upload(page, "#outpaint-image", photo, "document.querySelector('#outpaint-image img') !== null")
+    for side, pixels in (("left", 64), ("right", 0), ("up", 0), ("down", 0)):
+        page.locator(f"#outpaint-{side} input[type=number]").fill(str(pixels))
+        page.locator(f"#outpaint-{side} input[type=number]").press("Enter")
+    page.get_by_label("Noise").check()
+    page.fill("#outpaint-prompt textarea", "a wider view of space")
+    page.click("#outpaint-generate")
+    info = wait_for_parameters(page, "outpaint", "Outpaint:")
+    assert 'Outpaint: "left 64, fill noise"' in info and "Size: 192x128" in info
+    page.wait_for_function("() => document.querySelector('#outpaint-gallery img')?.naturalWidth === 192")
+    page.screenshot(path=ARTIFACTS / "04b-outpaint.png", full_page=True)
+
+
 def test_preview_a_controlnet_map_then_generate(page, photo):
     open_tab(page, "ControlNet", "#controlnet-image")
     upload(page, "#controlnet-image", photo, "document.querySelector('#controlnet-image img') !== null")
