@@ -90,6 +90,15 @@ CASES = [
     Case("mask blur negative", "inpaint", {"image": Editor(PHOTO, (PAINT,)), "mask_blur": -1}, "mask_blur"),
     Case("padding negative", "inpaint", {"image": Editor(PHOTO, (PAINT,)), "only_masked_padding": -5},
          "only_masked_padding"),
+    # outpainting
+    Case("outpaint pixels negative", "outpaint", {"image": PHOTO, "left": -8}, "outpaint_left", "from 0 to 1024"),
+    Case("outpaint pixels past the limit", "outpaint", {"image": PHOTO, "down": 5000}, "outpaint_down", "to 1024"),
+    Case("outpaint past the largest side", "outpaint", {"image": PHOTO, "left": 1024, "right": 1024},
+         "outpaint_left", "over the limit of 2048 pixels a side"),
+    Case("outpaint no side grows", "outpaint", {"image": PHOTO, "left": 0, "right": 0, "up": 0, "down": 0},
+         "outpaint_left", "no side grows"),
+    Case("outpaint unknown fill", "outpaint", {"image": PHOTO, "left": 8, "fill": "lava"}, "outpaint_fill", "choose one of"),
+    Case("outpaint without a picture", "outpaint", {}, "image", "is missing"),
     # ControlNet
     Case("unknown ControlNet type", "controlnet", {**CANNY, "control_type": "telepathy"}, "control_type", "unknown"),
     Case("ControlNet of the wrong family", "controlnet", {**CANNY, "model": "tiny-sdxl", "control_type": "tile"},

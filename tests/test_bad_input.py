@@ -24,7 +24,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def handlers(tiny_dir):
-    """The four generation handlers of a studio built in this process, by API name, as Gradio calls them."""
+    """The generation handlers of a studio built in this process, by API name, as Gradio calls them."""
     import app
     from pipelines.engine_settings import EngineSettings
     from server.app_settings import AppSettings
@@ -32,7 +32,7 @@ def handlers(tiny_dir):
     settings = AppSettings(models=str(tiny_dir / "models.yaml"), outputs=None, engine=EngineSettings(device="cpu"))
     demo, _manager = app.build_app(settings)
     return {fn.api_name: fn.fn for fn in demo.fns.values() if fn.api_name in ("txt2img", "img2img", "inpaint",
-                                                                               "controlnet")}
+                                                                               "outpaint", "controlnet")}
 
 
 def call_handler(handler, inputs: dict):
