@@ -72,6 +72,18 @@ def test_img2img(client, files):
     assert image.size == (64, 64) and parameters["denoising_strength"] == 0.5
 
 
+def test_img2img_starts_from_a_sketch_sent_as_the_editor_sends_it(client, files):
+    from pipelines.provenance import pixel_sha256, record_of
+
+    sketch = {"background": handle_file(files / "photo.png"), "layers": [handle_file(files / "paint.png")],
+              "composite": None}
+    gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), sketch=sketch, prompt="a painting",
+                                   strength=0.5, steps=2, seed=1, api_name="/img2img")
+    photo = Image.open(files / "photo.png").convert("RGBA")
+    sketched = Image.alpha_composite(photo, Image.open(files / "paint.png").convert("RGBA")).convert("RGB")
+    assert record_of(Image.open(gallery[0]["image"]))["inputs"]["image_sha256"] == pixel_sha256(sketched)
+
+
 def test_inpaint_with_a_painted_layer(client, files):
     editor = {"background": handle_file(files / "photo.png"), "layers": [handle_file(files / "paint.png")],
               "composite": None}

@@ -123,6 +123,66 @@ def test_inpaint_with_nothing_painted_shows_a_message_naming_the_mask(page, phot
     page.screenshot(path=ARTIFACTS / "03-inpaint-error.png", full_page=True)
 
 
+def _stroke(page, canvas_selector: str) -> None:
+    canvas = page.locator(canvas_selector).last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 40, y)
+    page.mouse.down()
+    for step in range(16):
+        page.mouse.move(x - 40 + step * 5, y + step)
+    page.mouse.up()
+
+
+def _record_of_shown(page, gallery_selector: str) -> dict:
+    """The record inside the picture the gallery shows, fetched as the browser has it."""
+    import io
+
+    from PIL import Image
+
+    from pipelines.provenance import record_of
+
+    source = page.locator(f"{gallery_selector} img").first.get_attribute("src")
+    return record_of(Image.open(io.BytesIO(page.request.get(source).body())))
+
+
+def test_sketch_in_colour_on_image_to_image_and_inpaint(page, photo):
+    from PIL import Image
+
+    from pipelines.provenance import pixel_sha256
+
+    open_tab(page, "Image to image", "#img2img-image")
+    upload(page, "#img2img-image", photo, "document.querySelector('#img2img-width input[type=number]').value === '128'")
+    page.get_by_role("tab", name="Sketch").click()
+    page.locator("#img2img-sketch canvas").last.wait_for()
+    _stroke(page, "#img2img-sketch canvas")
+    page.fill("#img2img-prompt textarea", "a red scarf")
+    page.click("#img2img-generate")
+    wait_for_parameters(page, "img2img", "a red scarf")
+    page.screenshot(path=ARTIFACTS / "03b-sketch.png", full_page=True)
+    # the starting picture was the photo with the stroke on it, not the photo alone
+    started = _record_of_shown(page, "#img2img-gallery")["inputs"]["image_sha256"]
+    assert started != pixel_sha256(Image.open(photo).convert("RGB"))
+    open_tab(page, "Inpaint", "#inpaint-editor")
+    upload(page, "#inpaint-editor", photo, "document.querySelector('#inpaint-editor canvas') !== null")
+    page.locator("#inpaint-sketch input").check()
+    _stroke(page, "#inpaint-editor canvas")
+    page.fill("#inpaint-prompt textarea", "a painted stripe")
+    page.click("#inpaint-generate")
+    wait_for_parameters(page, "inpaint", "a painted stripe")
+    page.screenshot(path=ARTIFACTS / "04c-inpaint-sketch.png", full_page=True)
+    started = _record_of_shown(page, "#inpaint-gallery")["inputs"]["image_sha256"]
+    assert started != pixel_sha256(Image.open(photo).convert("RGB"))  # the paint went into the picture
+    page.locator("#inpaint-sketch input").uncheck()  # a mask again: the picture starts as it was
+    before = page.input_value("#inpaint-info textarea")
+    page.click("#inpaint-generate")
+    page.wait_for_function("(before) => { const info = document.querySelector('#inpaint-info textarea')?.value;"
+                           " return info && info !== before; }", arg=before)  # a new seed: the run is done
+    started = _record_of_shown(page, "#inpaint-gallery")["inputs"]["image_sha256"]
+    assert started == pixel_sha256(Image.open(photo).convert("RGB"))
+
+
 def test_outpaint_grows_the_picture_to_the_left_from_noise(page, photo):
     open_tab(page, "Outpaint", "#outpaint-image")
     upload(page, "#outpaint-image", photo, "document.querySelector('#outpaint-image img') !== null")

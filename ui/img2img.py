@@ -1,4 +1,4 @@
-"""Image to image: a starting picture, how much to change it, and how to fit it to the size."""
+"""Image to image: a starting picture (or a sketch in colour on it), how much to change it, how to fit it."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ import gradio as gr
 from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
 from .gallery import owner_of
-from .uploads import uploaded
+from .masks import SKETCH_COLOURS, sketched_or
 
 TAB = "img2img"
 
 
 def create(studio):
-    def img2img(image=None, strength=None, resize_mode=None, prompt=None, negative_prompt=None, model=None,
-            sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
-            clip_skip=None, vae=None, styles=None,
+    def img2img(image=None, strength=None, resize_mode=None, sketch=None, prompt=None, negative_prompt=None,
+            model=None, sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None,
+            batch_size=None, clip_skip=None, vae=None, styles=None,
             history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
-        generation = make_request(task="img2img", image=uploaded(image, "image"), strength=strength,
+        start = sketched_or(image, sketch, studio.manager.settings.limits)
+        generation = make_request(task="img2img", image=start, strength=strength,
                                   resize_mode=resize_mode, prompt=prompt, negative_prompt=negative_prompt,
                                   model=model, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                                   width=width, height=height, seed=seed, batch_size=batch_size,
@@ -27,7 +28,17 @@ def create(studio):
     top = top_row(TAB, studio.info)
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            image = gr.Image(label="Starting picture", type="pil", format="png", elem_id=f"{TAB}-image")
+            with gr.Tabs():
+                with gr.Tab("Picture", id="picture"):
+                    image = gr.Image(label="Starting picture", type="pil", format="png", elem_id=f"{TAB}-image")
+                with gr.Tab("Sketch", id="sketch", elem_id=f"{TAB}-sketch-tab"):
+                    # A1111's sketch: what is painted here, in its colours, becomes part of the starting picture
+                    sketch = gr.ImageEditor(
+                        label="Sketch on the picture: the colours you paint become part of it", type="pil",
+                        image_mode="RGBA", format="png", eraser=gr.Eraser(), layers=False, transforms=(),
+                        brush=gr.Brush(colors=SKETCH_COLOURS, color_mode="defaults", default_size=12),
+                        sources=("upload", "clipboard"), elem_id=f"{TAB}-sketch",
+                    )
             with gr.Row():
                 strength = gr.Slider(0.01, 1.0, value=0.75, step=0.01, label="Strength",
                                      info="How much to change the picture: 0.3 keeps it, 0.9 keeps little more than "
@@ -44,6 +55,15 @@ def create(studio):
     # the starting picture sets the size, as users expect
     image.upload(guard(lambda value: size_of(value, studio.info.max_side)), image, [panels.width, panels.height], api_visibility="private", queue=False,
                  preprocess=False)
-    wire(panels, img2img, [image, strength, resize_mode], "img2img", studio)
+    # The sketch starts from the picture: uploaded, sent here from another tab, or cleared
+    image.change(_to_sketch, image, sketch, api_visibility="private", queue=False)
+    sketch.upload(guard(lambda value: size_of(value.get("background") if isinstance(value, dict) else None,
+                                              studio.info.max_side)),
+                  sketch, [panels.width, panels.height], api_visibility="private", queue=False, preprocess=False)
+    wire(panels, img2img, [image, strength, resize_mode, sketch], "img2img", studio)
     panels.image = image
     return panels
+
+
+def _to_sketch(picture):
+    return None if picture is None else {"background": picture, "layers": [], "composite": picture}

@@ -7,21 +7,27 @@ import gradio as gr
 from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
 from .gallery import owner_of
-from .masks import editor_background, editor_mask
+from .masks import SKETCH_COLOURS, editor_background, editor_mask, editor_sketch
 from .uploads import uploaded
 
 TAB = "inpaint"
+# Translucent white by default, to see what is under the mask; the colours are for inpaint sketch (any colour
+# marks the mask alike).
+BRUSH = gr.Brush(colors=[("#ffffff", 0.8), *SKETCH_COLOURS], color_mode="defaults", default_size=24)
 
 
 def create(studio):
     def inpaint(image=None, mask=None, invert_mask=None, mask_blur=None, inpaint_only_masked=None,
-            only_masked_padding=None, strength=None, prompt=None, negative_prompt=None, model=None, sampler=None,
+            only_masked_padding=None, strength=None, sketch=None, prompt=None, negative_prompt=None, model=None, sampler=None,
             steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None, history=None,
             run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
-        painted = uploaded(mask, "mask") if mask is not None else editor_mask(image, studio.manager.settings.limits)
-        generation = make_request(task="inpaint", image=editor_background(image), mask=painted,
+        limits = studio.manager.settings.limits
+        painted = uploaded(mask, "mask") if mask is not None else editor_mask(image, limits)
+        # Inpaint sketch (A1111's): the paint's colours go into the picture the masked area starts from
+        start = editor_sketch(image, limits) if sketch else editor_background(image)
+        generation = make_request(task="inpaint", image=start, mask=painted,
                                   invert_mask=invert_mask, mask_blur=mask_blur,
                                   inpaint_only_masked=inpaint_only_masked, only_masked_padding=only_masked_padding,
                                   strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
@@ -35,7 +41,7 @@ def create(studio):
         with gr.Column(scale=1, min_width=320):
             image = gr.ImageEditor(
                 label="Picture: paint over what to repaint", type="pil", image_mode="RGBA", format="png",
-                brush=gr.Brush(colors=[("#ffffff", 0.8)], color_mode="fixed", default_size=24), eraser=gr.Eraser(),
+                brush=BRUSH, eraser=gr.Eraser(),
                 layers=False, transforms=(), sources=("upload", "clipboard"), elem_id=f"{TAB}-editor",
             )
             with gr.Accordion("Mask", open=False):
@@ -49,6 +55,9 @@ def create(studio):
                     inpaint_only_masked = gr.Checkbox(False, label="Only masked area, at full resolution")
                     only_masked_padding = gr.Slider(0, 256, value=32, step=4, label="Padding around it (pixels)",
                                                     info="Context the model sees around the area")
+            sketch = gr.Checkbox(False, label="Inpaint sketch: the colours you paint go into the picture",
+                                 info="Pick a colour by the brush; the painted area is repainted starting from your "
+                                      "colours (lower the strength to keep more of them)", elem_id=f"{TAB}-sketch")
             strength = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Strength",
                                  info="How much of the painted area to repaint: 1 ignores what was there")
             panels = settings_panel(TAB, studio.info, top, studio.manager)
@@ -59,7 +68,7 @@ def create(studio):
             output_panel(TAB, panels, ["img2img", "controlnet"])
     image.upload(guard(lambda value: size_of(editor_background(value), studio.info.max_side)), image, [panels.width, panels.height],
                  api_visibility="private", queue=False, preprocess=False)
-    wire(panels, inpaint, [image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength],
-         "inpaint", studio)
+    wire(panels, inpaint, [image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength,
+                           sketch], "inpaint", studio)
     panels.image = image
     return panels
