@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from .model_folders import paths_from_env
     from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
     from .request import (MAX_SEED, CancelToken, ControlUnit, ExtrasRequest, GenerationRequest, GenerationResult,
-                          HiresFix, Limits, ModelFacts, Outpaint, StepInfo)
+                          Detailer, DetailerUnit, HiresFix, Limits, ModelFacts, Outpaint, StepInfo)
+    from .detailer import DETECTORS as DETAILER_MODELS
     from .outpaint import FILLS as OUTPAINT_FILLS
     from .outpaint import MAX_PIXELS as OUTPAINT_MAX_PIXELS
     from .safety_checker import DEFAULT_REPO as DEFAULT_SAFETY_CHECKER
@@ -70,7 +71,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "styles": ("Style", "save_style"),
     "provenance": ("SUFFIXES", "picture_bytes", "pillow_format", "png_of", "record_of", "write_picture", "write_png"),
     "request": ("MAX_SEED", "CancelToken", "ControlUnit", "ExtrasRequest", "GenerationRequest", "GenerationResult", "HiresFix",
-                "Limits", "ModelFacts", "Outpaint", "StepInfo"),
+                "Limits", "ModelFacts", "Outpaint", "StepInfo", "Detailer", "DetailerUnit"),
     "samplers": ("SAMPLERS",),
     "safety_checker": ("SAFETY_MODES", "checker_enabled"),
     "tiny_safety": ("write_tiny_safety_checker",),
@@ -95,12 +96,13 @@ _RENAMED = {
     "FILTERS": ("filters", "NEUTRAL"),
     "FILTER_LIMITS": ("filters", "LIMITS"),
     "OUTPAINT_FILLS": ("outpaint", "FILLS"),
+    "DETAILER_MODELS": ("detailer", "DETECTORS"),
     "OUTPAINT_MAX_PIXELS": ("outpaint", "MAX_PIXELS"),
 }
 _WHERE = {name: (module, name) for module, names in _SOURCES.items() for name in names} | _RENAMED
 
 __all__ = [  # every name above, and nothing else: the names front ends may use
-    "BUILTIN_UPSCALERS", "CONTROL_TYPES", "CancelToken", "ExtrasRequest", "FILTERS", "FILTER_LIMITS", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
+    "BUILTIN_UPSCALERS", "CONTROL_TYPES", "CancelToken", "DETAILER_MODELS", "Detailer", "DetailerUnit", "ExtrasRequest", "FILTERS", "FILTER_LIMITS", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "HIRES_LATENT_MODES", "HiresFix", "InvalidRequest",
     "LazyEngine", "hires_from_infotext", "hires_sizes",
     "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OUTPAINT_FILLS",

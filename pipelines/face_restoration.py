@@ -5,8 +5,7 @@ ComfyUI's models/facerestore_models/), read by spandrel like the upscalers (upsc
 weights-only loader. spandrel itself knows GFPGAN; CodeFormer's architecture is in spandrel_extra_arches, kept
 apart because its licence forbids commercial use, so it is used when that package is installed and named when not.
 
-Faces are found with dlib's HOG detector (dlib-bin: a wheel, nothing to compile, and no model file to download).
-Each face is cut out as a square twice its box (hair and chin in, as the restorers were trained on), redrawn,
+Faces are found with dlib's HOG detector (face_detection.py). Each face is cut out as a square twice its box (hair and chin in, as the restorers were trained on), redrawn,
 and pasted back under a feathered mask, so nothing outside the faces changes and no seam shows.
 """
 
@@ -19,6 +18,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from . import upscalers
+from .face_detection import find_faces  # noqa: F401 - the restorer's, and its tests'
 from .model_folders import CODEFORMER, FACE_RESTORERS, GFPGAN
 
 FACE_SIDE = 512  # what GFPGAN and CodeFormer take and give
@@ -49,17 +49,6 @@ def _install_extra_arches() -> None:
             f"non-commercial use only): pip install {EXTRA_ARCHES}, or use {GFPGAN}") from None
     spandrel_extra_arches.install(ignore_duplicates=True)
     _installed_extra_arches = True
-
-
-def find_faces(picture: Image.Image) -> list[tuple[int, int, int, int]]:
-    """The faces' boxes (left, top, right, bottom), largest first."""
-    import dlib
-
-    pixels = np.asarray(picture.convert("RGB"))
-    # faces smaller than about 80 pixels are found only in the picture doubled: worth it up to a megapixel
-    upsample = 1 if picture.width * picture.height <= 1024 * 1024 else 0
-    boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in dlib.get_frontal_face_detector()(pixels, upsample)]
-    return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
 
 
 def restore(picture: Image.Image, model, name: str, codeformer_weight: float = 0.5,

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from . import control, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
+from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
 from . import styles, upscalers, vae
 from . import embeddings as embedding_files
 from .control import blur_mask
@@ -129,20 +129,31 @@ class PipelineManager:
                 load_seconds = time.perf_counter() - load_started
                 cancel.raise_if_cancelled()
 
-                def run_pass(pass_request, pass_on_step, latents=False, prompts=None):
+                def run_pass(pass_request, pass_on_step, latents=False, prompts=None, pass_seed=None):
                     pass_view = self._view(base, pass_request, controlnets, chosen_vae)
                     pass_extras = extras if prompts is None else dataclasses.replace(extras, prompt=prompts[0],
                                                                                      negative=prompts[1])
-                    return self._run(pass_view, base, pass_request, maps, union_modes, seed, pass_on_step, on_preview,
-                                     cancel, pass_extras, latents)
+                    return self._run(pass_view, base, pass_request, maps, union_modes,
+                                     seed if pass_seed is None else pass_seed, pass_on_step, on_preview, cancel,
+                                     pass_extras, latents)
 
                 with networks.applied(base, extras):
-                    if resolved.hires is None:
+                    if resolved.detailer is not None and resolved.detailer.skip_img2img:
+                        # ADetailer's "skip img2img": the starting picture is detailed as it is
+                        images = [resolved.image.copy() for _ in range(resolved.batch_size)]
+                        timings, mode, fallbacks, nsfw = {}, "none", [], [False] * len(images)
+                    elif resolved.hires is None:
                         images, timings, mode, fallbacks, nsfw = run_pass(resolved, on_step)
                     else:  # two passes over the same weights; the second on an image-to-image view
                         prompts = hires.second_prompts(resolved, extras, warnings)
                         images, timings, mode, fallbacks, nsfw = hires.run(resolved, run_pass, self._upscaled,
                                                                            on_step, prompts)
+                    if resolved.detailer is not None:  # each find redrawn on an inpaint view of the same weights
+                        images, detail_timings, detail_fallbacks, detail_mode = detailer.run(
+                            resolved, images, [seed + i for i in range(len(images))], run_pass, on_step,
+                            (extras.prompt, extras.negative), warnings)
+                        timings, mode = {**timings, **detail_timings}, detail_mode or mode
+                        fallbacks += [f for f in detail_fallbacks if f not in fallbacks]
                 flagged = [False] * len(images)
                 if self.settings.safety_checker:  # every family, every door; never handed out unblurred
                     images, flagged = self._screen(images)

@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image
 
-from . import hires, model_folders, outpaint
+from . import detailer, hires, model_folders, outpaint
 from .metadata import exif_with_parameters, format_parameters, save_png
 from .version import VERSION
 
@@ -156,7 +156,9 @@ def infotext(request, model_name: str, model_hash: str | None, seed: int, fallba
     if request.outpaint is not None:
         settings["Outpaint"] = outpaint.label(request.outpaint)  # Easel's own: A1111's outpainting writes nothing
     if request.hires is not None:
-        settings.update(hires.labels(request))  # Hires upscale, Hires steps, Hires upscaler, ...
+        settings.update(hires.labels(request))
+    if request.detailer is not None:
+        settings.update(detailer.labels(request))  # ADetailer model, ADetailer denoising strength, ...  # Hires upscale, Hires steps, Hires upscaler, ...
     settings.update(labels)  # Clip skip, Lora hashes, TI hashes
     if fallbacks:
         settings["Memory fallback"] = "; ".join(fallbacks)

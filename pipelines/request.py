@@ -71,6 +71,39 @@ class Outpaint:
 
 
 @dataclass
+class DetailerUnit:
+    """One detailer pass (ADetailer's tab): what to find, and how to redraw each find (detailer.py).
+    The fields are ADetailer's `ad_*` ones, without the prefix, with its defaults."""
+
+    model: str = "face_dlib"  # the detector (detailer.DETECTORS)
+    prompt: str = ""  # "": the picture's prompt
+    negative_prompt: str = ""
+    confidence: float = 0.3
+    mask_k_largest: int = 0  # only the k largest finds; 0: all
+    mask_min_ratio: float = 0.0  # finds smaller or larger than these shares of the picture are left alone
+    mask_max_ratio: float = 1.0
+    x_offset: int = 0  # the mask moved right / up by these pixels
+    y_offset: int = 0
+    dilate_erode: int = 4  # the mask grown (or, negative, shrunk) by these pixels
+    mask_merge_invert: str = "None"  # "Merge": one pass over all finds; "Merge and Invert": all but them
+    mask_blur: int = 4
+    denoising_strength: float = 0.4
+    inpaint_only_masked: bool = True  # redraw a crop around each find at the inpaint size, paste it back
+    inpaint_only_masked_padding: int = 32
+    inpaint_width: int = 0  # 0: the picture's width (ADetailer's "use inpaint width/height" off)
+    inpaint_height: int = 0
+    steps: int = 0  # 0: the run's
+    cfg_scale: float | None = None  # None: the run's
+    sampler: str | None = None  # None: the run's
+
+
+@dataclass
+class Detailer:
+    units: list[DetailerUnit] = field(default_factory=lambda: [DetailerUnit()])
+    skip_img2img: bool = False  # image to image: detail the starting picture as it is, without the main pass
+
+
+@dataclass
 class GenerationRequest:
     task: str = "txt2img"
     model: str | None = None  # a name from the model library; None: the library's default
@@ -102,6 +135,8 @@ class GenerationRequest:
     control_units: list[ControlUnit] = field(default_factory=list)
     # text to image: a second, larger pass at `strength` (A1111's denoising_strength)
     hires: HiresFix | None = None
+    # text to image and image to image: after the picture is made, each find redrawn larger (ADetailer's)
+    detailer: Detailer | None = None
 
 
 @dataclass

@@ -19,10 +19,11 @@ from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS
 from . import prompt_syntax
 from .errors import InvalidRequest
+from . import detailer as detailing
 from . import hires as hires_fix
 from . import outpaint as outpainting
-from .request import (MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, ExtrasRequest, GenerationRequest, HiresFix, Limits,
-                      ModelFacts, Outpaint)
+from .request import (MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, Detailer, DetailerUnit, ExtrasRequest,
+                      GenerationRequest, HiresFix, Limits, ModelFacts, Outpaint)
 
 MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text encoder
 
@@ -231,7 +232,79 @@ def validate(
         else:
             warnings.append(f"enable_hr: the hires fix is for text to image without ControlNet; the picture was "
                             f"made at {resolved.width}x{resolved.height}")
+    resolved.detailer = None
+    if request.detailer is not None:
+        resolved.detailer = _resolve_detailer(request.detailer, resolved, task, samplers, limits, warnings)
     return resolved, warnings
+
+
+def _resolve_detailer(given: Detailer, resolved: GenerationRequest, task: str, samplers, limits: Limits,
+                      warnings: list[str]) -> Detailer | None:
+    """The detailer's units, checked by ADetailer's field names (`ad_confidence`; `detailer[1].ad_confidence` for
+    the second unit); units whose model is "None" are off, as in ADetailer."""
+    if task not in ("txt2img", "img2img"):
+        raise InvalidRequest("adetailer", f"the detailer runs after text to image and image to image, not {task}")
+    units = given.units if isinstance(given.units, (list, tuple)) else None
+    if units is None or not all(isinstance(unit, DetailerUnit) for unit in units):
+        raise InvalidRequest("adetailer", "must be a list of detailer units")
+    if len(units) > detailing.MAX_UNITS:
+        raise InvalidRequest("adetailer", f"takes at most {detailing.MAX_UNITS} units, got {len(units)}")
+    checked = [_detailer_unit(unit, index, resolved, samplers, limits, warnings)
+               for index, unit in enumerate(units) if str(unit.model).strip() not in ("", "None")]
+    skip = bool(given.skip_img2img)
+    if skip and task != "img2img":
+        warnings.append("ad_skip_img2img: skipping the main pass is for image to image; the picture was made")
+        skip = False
+    return Detailer(units=checked, skip_img2img=skip) if checked else None
+
+
+def _detailer_unit(unit: DetailerUnit, index: int, resolved: GenerationRequest, samplers, limits: Limits,
+                   warnings: list[str]) -> DetailerUnit:
+    def name(field: str) -> str:
+        return f"ad_{field}" if index == 0 else f"detailer[{index}].ad_{field}"
+
+    def number(field: str, low, high, integer=True):
+        return _number(name(field), getattr(unit, field), integer=integer, low=low, high=high)
+
+    model = unit.model
+    if isinstance(model, str) and model not in detailing.DETECTORS and detailing.is_face_model(model):
+        warnings.append(f"{name('model')}: Easel finds faces with {detailing.DETECTORS[0]} instead of {model}")
+        model = detailing.DETECTORS[0]
+    model = _choice(name("model"), model, detailing.DETECTORS)
+    if not isinstance(unit.inpaint_only_masked, bool):
+        raise InvalidRequest(name("inpaint_only_masked"), f"must be true or false, got {unit.inpaint_only_masked!r}")
+    checked = DetailerUnit(
+        model=model, prompt=_text(name("prompt"), unit.prompt or "", limits, warnings),
+        negative_prompt=_text(name("negative_prompt"), unit.negative_prompt or "", limits, warnings),
+        confidence=number("confidence", 0, 1, integer=False), mask_k_largest=number("mask_k_largest", 0, 10),
+        mask_min_ratio=number("mask_min_ratio", 0, 1, integer=False),
+        mask_max_ratio=number("mask_max_ratio", 0, 1, integer=False),
+        x_offset=number("x_offset", -limits.max_side, limits.max_side),
+        y_offset=number("y_offset", -limits.max_side, limits.max_side),
+        dilate_erode=number("dilate_erode", -128, 128),
+        mask_merge_invert=_choice(name("mask_merge_invert"), unit.mask_merge_invert, detailing.MERGE_MODES),
+        mask_blur=number("mask_blur", 0, 64),
+        denoising_strength=number("denoising_strength", 0, 1, integer=False),
+        inpaint_only_masked=unit.inpaint_only_masked,
+        inpaint_only_masked_padding=number("inpaint_only_masked_padding", 0, 256),
+        inpaint_width=number("inpaint_width", 0, limits.max_side), inpaint_height=number("inpaint_height", 0, limits.max_side),
+        steps=number("steps", 0, limits.max_steps),
+        cfg_scale=None if unit.cfg_scale is None else number("cfg_scale", 0, 30, integer=False),
+        sampler=None if unit.sampler in (None, "", "Use same sampler") else _choice(name("sampler"), unit.sampler,
+                                                                                    samplers),
+    )
+    if checked.mask_min_ratio > checked.mask_max_ratio:
+        raise InvalidRequest(name("mask_min_ratio"), f"{checked.mask_min_ratio:g} is above the max ratio "
+                                                     f"{checked.mask_max_ratio:g}: no find could be kept")
+    for field in ("inpaint_width", "inpaint_height"):
+        side = getattr(checked, field)
+        if side and (side < 64 or side % 8):
+            raise InvalidRequest(name(field), f"must be 0 (the picture's size) or a multiple of 8 from 64, got {side}")
+    steps = checked.steps or resolved.steps
+    if int(steps * checked.denoising_strength) < 1:
+        raise InvalidRequest(name("denoising_strength"), f"{checked.denoising_strength:g} x {steps} steps leaves no "
+                                                         "step to run; raise it or the steps")
+    return checked
 
 
 def _resolve_outpaint(request: GenerationRequest, resolved: GenerationRequest, task: str, picture: Image.Image,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from . import detailer
 from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
 from .gallery import owner_of
@@ -13,7 +14,10 @@ TAB = "img2img"
 
 
 def create(studio):
-    def img2img(image=None, strength=None, resize_mode=None, sketch=None, prompt=None, negative_prompt=None,
+    def img2img(image=None, strength=None, resize_mode=None, sketch=None, adetailer=None, ad_model=None,
+            ad_prompt=None, ad_negative_prompt=None, ad_confidence=None, ad_denoising_strength=None, ad_mask_blur=None,
+            ad_dilate_erode=None, ad_inpaint_only_masked=None, ad_inpaint_only_masked_padding=None,
+            ad_skip_img2img=None, prompt=None, negative_prompt=None,
             model=None, sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None,
             batch_size=None, clip_skip=None, vae=None, styles=None,
             history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
@@ -22,7 +26,11 @@ def create(studio):
                                   resize_mode=resize_mode, prompt=prompt, negative_prompt=negative_prompt,
                                   model=model, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                                   width=width, height=height, seed=seed, batch_size=batch_size,
-                                  clip_skip=clip_skip, vae=vae, styles=styles)
+                                  clip_skip=clip_skip, vae=vae, styles=styles,
+                                  detailer=detailer.detailer_request(
+                                      adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
+                                      ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,
+                                      ad_inpaint_only_masked_padding, ad_skip_img2img))
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)
@@ -46,6 +54,7 @@ def create(studio):
                 resize_mode = gr.Radio(["resize", "crop", "fill"], value="resize", label="Fit to size by",
                                        info="When the picture's shape differs from the size below")
             panels = settings_panel(TAB, studio.info, top, studio.manager)
+            details = detailer.panel(TAB, with_skip=True)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([[f"{EXAMPLES}/cat.png", "a watercolour painting of a cat", 0.6],
                              [f"{EXAMPLES}/coffee.png", "a cup of coffee, pencil sketch", 0.7]],
@@ -60,7 +69,7 @@ def create(studio):
     sketch.upload(guard(lambda value: size_of(value.get("background") if isinstance(value, dict) else None,
                                               studio.info.max_side)),
                   sketch, [panels.width, panels.height], api_visibility="private", queue=False, preprocess=False)
-    wire(panels, img2img, [image, strength, resize_mode, sketch], "img2img", studio)
+    wire(panels, img2img, [image, strength, resize_mode, sketch, *details.inputs()], "img2img", studio)
     panels.image = image
     return panels
 

@@ -1,10 +1,10 @@
-"""Text to image: a prompt, the shared settings and the hires fix."""
+"""Text to image: a prompt, the shared settings, the hires fix and the detailer."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from . import hires
+from . import detailer, hires
 from .common import make_request, output_panel, settings_panel, top_row, wire
 from .gallery import owner_of
 
@@ -14,7 +14,9 @@ TAB = "txt2img"
 def create(studio):
     def txt2img(enable_hr=None, hr_upscaler=None, hr_scale=None, hr_second_pass_steps=None, denoising_strength=None,
             hr_resize_x=None, hr_resize_y=None, hr_sampler_name=None, hr_prompt=None, hr_negative_prompt=None,
-            prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
+            adetailer=None, ad_model=None, ad_prompt=None, ad_negative_prompt=None, ad_confidence=None,
+            ad_denoising_strength=None, ad_mask_blur=None, ad_dilate_erode=None, ad_inpaint_only_masked=None,
+            ad_inpaint_only_masked_padding=None, prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
             width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
@@ -24,7 +26,11 @@ def create(studio):
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles, hires=second_pass,
-                                  strength=denoising_strength if second_pass else None)
+                                  strength=denoising_strength if second_pass else None,
+                                  detailer=detailer.detailer_request(
+                                      adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
+                                      ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,
+                                      ad_inpaint_only_masked_padding))
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)
@@ -32,11 +38,12 @@ def create(studio):
         with gr.Column(scale=1, min_width=320):
             panels = settings_panel(TAB, studio.info, top, studio.manager)
             panels.hires = hires.panel(TAB, studio.info, panels.width, panels.height)
+            details = detailer.panel(TAB)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
                              ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
                              ["isometric cozy reading room, soft light, 3d render", ""]], [top.prompt, top.negative])
         with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "inpaint", "outpaint", "controlnet"])
-    wire(panels, txt2img, panels.hires.inputs(), "txt2img", studio)
+    wire(panels, txt2img, panels.hires.inputs() + details.inputs(), "txt2img", studio)
     return panels

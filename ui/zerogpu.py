@@ -88,6 +88,8 @@ def generation_seconds(arguments: dict, preloaded_model: str | None = None) -> i
     batch = _number(arguments.get("batch_size"), DEFAULTS["batch_size"])
     units = bool(arguments.get("control_type")) + bool(arguments.get("enable_unit_2") and arguments.get("control_type_2"))
     work = steps * batch * width * height / 2**20 * SECONDS_PER_MEGAPIXEL_STEP * (1 + CONTROLNET_SHARE * units)
+    if arguments.get("adetailer"):  # a pass per face, at the detailer's strength: about half a picture more
+        work *= 1.5
     model = arguments.get("model")
     cold = COLD_MODEL_SECONDS if model and model != preloaded_model else 0
     return int(min(CAP_SECONDS, math.ceil(FLOOR_SECONDS + cold + work)))
