@@ -63,7 +63,8 @@ def control_plan(alwayson_scripts: dict, library, init_image: bytes | None, size
     plan = ControlPlan()
     for key, script in (alwayson_scripts or {}).items():
         if str(key).lower() != SCRIPT:
-            warnings.append(f"alwayson_scripts: Easel has no script {key!r}; it was skipped")
+            if str(key).lower() != "adetailer":  # the detailer's, read in adetailer.py
+                warnings.append(f"alwayson_scripts: Easel has no script {key!r}; it was skipped")
             continue
         plan.script_key = key
         if not isinstance(script, dict):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pipelines import MAX_SEED, SHARED_API_NAMES, GenerationRequest, HiresFix, InvalidRequest
 
+from .adetailer import detailer_plan
 from .control_units import ControlPlan, control_plan
 from .options import check_clip_skip, check_vae
 from .outpaint_scripts import is_outpaint_script, outpaint_from_script
@@ -59,7 +60,11 @@ def txt2img_plan(body: Txt2Img, options, limits) -> Plan:
     task = {"task": "controlnet" if control.units else "txt2img", "resize_mode": control.resize_mode or "resize"}
     if body.enable_hr:
         task.update(hires=_hires(body, warnings), **_given(strength=body.denoising_strength))
-    return _plan("txt2img", body, task, control, options, limits, warnings, body.model_dump())
+    details = detailer_plan(body.alwayson_scripts, warnings)
+    task["detailer"] = details.detailer
+    plan = _plan("txt2img", body, task, control, options, limits, warnings, body.model_dump())
+    plan.script_fields = details.fields
+    return plan
 
 
 def _hires(body: Txt2Img, warnings: list[str]) -> HiresFix:
@@ -105,11 +110,13 @@ def img2img_plan(body: Img2Img, options, limits) -> Plan:
         task.update(mask=mask, invert_mask=bool(body.inpainting_mask_invert),
                     inpaint_only_masked=bool(body.inpaint_full_res is None or body.inpaint_full_res),
                     **_given(mask_blur=blur, only_masked_padding=body.inpaint_full_res_padding))
-    script_fields = {}
+    details = detailer_plan(body.alwayson_scripts, warnings)
+    task["detailer"] = details.detailer
+    script_fields = dict(details.fields)
     if is_outpaint_script(body.script_name):  # the grown canvas is painted through the inpaint path
         script = outpaint_from_script(body.script_name, body.script_args, warnings)
         task.update(task="inpaint", outpaint=script.outpaint, mask_blur=script.mask_blur)
-        script_fields = script.fields
+        script_fields.update(script.fields)
     echo = body.model_dump()
     if not body.include_init_images:  # as A1111: the pictures are not sent back
         echo.update(init_images=None, mask=None)

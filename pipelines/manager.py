@@ -141,7 +141,7 @@ class PipelineManager:
                     if resolved.detailer is not None and resolved.detailer.skip_img2img:
                         # ADetailer's "skip img2img": the starting picture is detailed as it is
                         images = [resolved.image.copy() for _ in range(resolved.batch_size)]
-                        timings, mode, fallbacks, nsfw = {}, "none", [], [False] * len(images)
+                        timings, mode, fallbacks, nsfw = {"denoise": 0.0, "decode": 0.0}, "none", [], [False] * len(images)
                     elif resolved.hires is None:
                         images, timings, mode, fallbacks, nsfw = run_pass(resolved, on_step)
                     else:  # two passes over the same weights; the second on an image-to-image view

@@ -270,6 +270,9 @@ def _detailer_unit(unit: DetailerUnit, index: int, resolved: GenerationRequest, 
     if isinstance(model, str) and model not in detailing.DETECTORS and detailing.is_face_model(model):
         warnings.append(f"{name('model')}: Easel finds faces with {detailing.DETECTORS[0]} instead of {model}")
         model = detailing.DETECTORS[0]
+    if isinstance(model, str) and model.lower().startswith(("hand_", "person_", "yolo")):
+        raise InvalidRequest(name("model"), f"Easel's detailer finds faces ({', '.join(detailing.DETECTORS)}); it has "
+                                            f"no detector for {model} yet")
     model = _choice(name("model"), model, detailing.DETECTORS)
     if not isinstance(unit.inpaint_only_masked, bool):
         raise InvalidRequest(name("inpaint_only_masked"), f"must be true or false, got {unit.inpaint_only_masked!r}")

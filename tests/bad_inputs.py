@@ -90,6 +90,11 @@ CASES = [
     Case("mask blur negative", "inpaint", {"image": Editor(PHOTO, (PAINT,)), "mask_blur": -1}, "mask_blur"),
     Case("padding negative", "inpaint", {"image": Editor(PHOTO, (PAINT,)), "only_masked_padding": -5},
          "only_masked_padding"),
+    # the detailer
+    Case("detailer confidence above one", "txt2img", {"adetailer": True, "ad_confidence": 1.5}, "ad_confidence",
+         "from 0 to 1"),
+    Case("detailer mask blur negative", "img2img", {"image": PHOTO, "adetailer": True, "ad_mask_blur": -2},
+         "ad_mask_blur"),
     # outpainting
     Case("outpaint pixels negative", "outpaint", {"image": PHOTO, "left": -8}, "outpaint_left", "from 0 to 1024"),
     Case("outpaint pixels past the limit", "outpaint", {"image": PHOTO, "down": 5000}, "outpaint_down", "to 1024"),

@@ -217,6 +217,34 @@ def test_outpainting_mk2_and_poor_man_s_outpainting_grow_the_canvas(api, http, p
     refused(txt2img(http, script_name="outpainting mk2"), "script_name")
 
 
+def test_adetailer_units_redraw_the_face_and_write_adetailer_s_parameters(api, http):
+    from skimage import data
+
+    assert "face_dlib" in http.get("/adetailer/v1/ad_model").json()["ad_model"]
+    face = Image.fromarray(data.astronaut()).resize((256, 256))
+    unit = {"ad_model": "face_yolov8n.pt", "ad_denoising_strength": 0.5, "ad_use_steps": True, "ad_steps": 4}
+    answer = http.post("/sdapi/v1/img2img", json={
+        "init_images": [b64(face)], "prompt": "a portrait", "steps": 2, "seed": 4,
+        "alwayson_scripts": {"ADetailer": {"args": [True, True, unit]}}})  # enable, skip img2img, one unit
+    assert answer.status_code == 200, answer.text
+    info = json.loads(answer.json()["info"])
+    made = np.asarray(decoded(answer.json()["images"][0]).convert("RGB")).astype(int)
+    difference = np.abs(made - np.asarray(face).astype(int)).mean(axis=2)  # the invisible watermark aside
+    assert difference[41:84, 88:132].mean() > 10 > 3 > difference[:20].mean()  # the face redrawn, the top kept
+    assert "ADetailer model: face_dlib" in info["infotexts"][0] and "ADetailer steps: 4" in info["infotexts"][0]
+    assert any("instead of face_yolov8n.pt" in w for w in info["warnings"])
+    # webuiapi's own ADetailer units; a picture of noise has no face: a note, not an error
+    result = api.txt2img(prompt="a lighthouse", width=64, height=64, steps=4, seed=1,
+                         adetailer=[webuiapi.ADetailer(ad_model="face_yolov8n.pt")])
+    assert "ADetailer model: face_dlib" in result.info["infotexts"][0]
+    assert any("no face found" in w for w in result.info["warnings"])
+    refused(txt2img(http, alwayson_scripts={"ADetailer": {"args": [{"ad_model": "face_yolov8n.pt",
+                                                                    "ad_confidence": 3}]}}),
+            "alwayson_scripts.ADetailer.args[0].ad_confidence")
+    refused(txt2img(http, alwayson_scripts={"ADetailer": {"args": [True, {"ad_model": "hand_yolov8n.pt"}]}}),
+            "alwayson_scripts.ADetailer.args[1].ad_model")
+
+
 def test_webuiapi_controlnet_canny_returns_the_picture_and_the_detected_map(api, photo):
     assert api.controlnet_version() == 2
     assert "controlnet-sd15-canny-tiny" in api.controlnet_model_list()

@@ -84,6 +84,22 @@ def test_img2img_starts_from_a_sketch_sent_as_the_editor_sends_it(client, files)
     assert record_of(Image.open(gallery[0]["image"]))["inputs"]["image_sha256"] == pixel_sha256(sketched)
 
 
+def test_the_detailer_redraws_the_face_through_gradio_client(client, tmp_path):
+    from skimage import data
+
+    face = tmp_path / "face.png"
+    Image.fromarray(data.astronaut()).resize((256, 256)).save(face)
+    gallery, info, _ = client.predict(image=handle_file(face), adetailer=True, ad_denoising_strength=0.5,
+                                      ad_skip_img2img=True, prompt="a portrait", steps=4, seed=2, width=256,
+                                      height=256, api_name="/img2img")
+    image, parameters = parameters_of(gallery)
+    assert parameters["settings"]["ADetailer model"] == "face_dlib"
+    difference = np.abs(np.asarray(image.convert("RGB"), float) - np.asarray(Image.open(face), float)).mean(axis=2)
+    assert difference[41:84, 88:132].mean() > 10 > 3 > difference[:20].mean()
+    with pytest.raises(AppError, match="ad_confidence: must be from 0 to 1"):
+        client.predict(prompt="a", adetailer=True, ad_confidence=5, api_name="/txt2img")
+
+
 def test_inpaint_with_a_painted_layer(client, files):
     editor = {"background": handle_file(files / "photo.png"), "layers": [handle_file(files / "paint.png")],
               "composite": None}

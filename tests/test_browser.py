@@ -183,6 +183,27 @@ def test_sketch_in_colour_on_image_to_image_and_inpaint(page, photo):
     assert started == pixel_sha256(Image.open(photo).convert("RGB"))
 
 
+def test_the_detailer_redraws_the_face_of_the_starting_picture(page, tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    face = tmp_path / "face.png"
+    Image.fromarray(data.astronaut()).resize((256, 256)).save(face)
+    open_tab(page, "Image to image", "#img2img-image")
+    page.get_by_role("tab", name="Picture").click()
+    upload(page, "#img2img-image", face, "document.querySelector('#img2img-width input[type=number]').value === '256'")
+    page.locator("#img2img-detailer").get_by_text("Detailer (ADetailer)").click()
+    page.locator("#img2img-adetailer input").check()
+    page.locator("#img2img-ad-skip input").check()
+    page.fill("#img2img-ad-prompt textarea", "a smiling face")
+    page.fill("#img2img-prompt textarea", "a portrait of an astronaut")
+    page.click("#img2img-generate")
+    info = wait_for_parameters(page, "img2img", "ADetailer model")
+    assert "ADetailer model: face_dlib" in info and "ADetailer prompt: a smiling face" in info
+    page.screenshot(path=ARTIFACTS / "03c-detailer.png", full_page=True)
+    page.locator("#img2img-adetailer input").uncheck()
+
+
 def test_outpaint_grows_the_picture_to_the_left_from_noise(page, photo):
     open_tab(page, "Outpaint", "#outpaint-image")
     upload(page, "#outpaint-image", photo, "document.querySelector('#outpaint-image img') !== null")

@@ -94,7 +94,8 @@ def test_sep_gives_each_find_its_prompt_and_prompt_stands_for_the_picture_s():
 
 @pytest.mark.parametrize("unit, field, words", [
     (DetailerUnit(confidence=2), "ad_confidence", "from 0 to 1"),
-    (DetailerUnit(model="hand_yolov8n.pt"), "ad_model", "choose one of"),
+    (DetailerUnit(model="hand_yolov8n.pt"), "ad_model", "no detector for hand_yolov8n.pt"),
+    (DetailerUnit(model="eyes"), "ad_model", "choose one of"),
     (DetailerUnit(mask_min_ratio=0.5, mask_max_ratio=0.2), "ad_mask_min_ratio", "above the max ratio"),
     (DetailerUnit(inpaint_width=100, inpaint_height=100), "ad_inpaint_width", "multiple of 8"),
     (DetailerUnit(denoising_strength=0.1), "ad_denoising_strength", "leaves no step"),

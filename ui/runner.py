@@ -208,8 +208,10 @@ def _status_line(result, manager) -> str:
     # what could not be honoured stays next to the picture, not only in a toast that fades
     # (escaped: a LoRA tag such as <lora:x:1> would otherwise be read as HTML and vanish)
     warnings = "".join(f"\n\n⚠ {html.escape(warning, quote=False)}" for warning in result.warnings)
-    return (f"load {t['load']:.2f} s · denoise {t['denoise']:.2f} s · decode {t['decode']:.2f} s · total {t['total']:.2f} s"
-            f" · {format_bytes(memory['on_device_bytes'])} of weights on {memory['device']}{mode}{fallback}{warnings}")
+    # the passes after the first one, when there were any (hires_upscale, detailer)
+    steps = "".join(f" · {name.replace('_', ' ')} {t[name]:.2f} s" for name in ("hires_upscale", "detailer") if name in t)
+    return (f"load {t['load']:.2f} s · denoise {t.get('denoise', 0):.2f} s · decode {t.get('decode', 0):.2f} s{steps}"
+            f" · total {t['total']:.2f} s · {format_bytes(memory['on_device_bytes'])} of weights on {memory['device']}{mode}{fallback}{warnings}")
 
 
 def _valid_run_id(run_id) -> str | None:
