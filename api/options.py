@@ -21,14 +21,15 @@ DEFAULTS = {
     "enable_pnginfo": True, "return_grid": False, "grid_only_if_multiple": True, "face_restoration": False,
     "face_restoration_model": None, "show_progress_every_n_steps": 1, "live_previews_enable": True,
     "eta_noise_seed_delta": 0, "initial_noise_multiplier": 1.0, "return_mask": False, "return_mask_composite": False,
-    "control_net_no_detectmap": False,
+    "control_net_no_detectmap": False, "code_former_weight": 0.5,
 }
 
 
 # The options Easel acts on; a client's other options are kept and given back, and named in each answer's
 # warnings when they differ from A1111's default, since Easel does not act on them.
 HONOURED = {"sd_model_checkpoint", "samples_format", "CLIP_stop_at_last_layers", "sd_vae", "enable_pnginfo",
-            "control_net_no_detectmap", "show_progress_every_n_steps", "live_previews_enable"}
+            "control_net_no_detectmap", "show_progress_every_n_steps", "live_previews_enable", "face_restoration",
+            "face_restoration_model", "code_former_weight"}
 
 
 class ApiOptions:
@@ -75,6 +76,20 @@ class ApiOptions:
     def vae(self) -> str:
         with self._lock:
             return self._stored.get("sd_vae", DEFAULTS["sd_vae"])
+
+    def face_restorer(self, asked: bool | None) -> tuple[str | None, float]:
+        """A1111's face restoration for a request: `restore_faces` if the client sent it, else the
+        `face_restoration` option; with `face_restoration_model` (A1111's default, CodeFormer, where its file is
+        there, else GFPGAN) and `code_former_weight`. (None, weight) when off."""
+        with self._lock:
+            stored = dict(self._stored)
+        if not (stored.get("face_restoration", False) if asked is None else asked):
+            return None, 0.5
+        model = stored.get("face_restoration_model")
+        if not model:
+            restorers = self._manager.face_restorers()
+            model = "CodeFormer" if "CodeFormer" in restorers or not restorers else restorers[0]
+        return model, stored.get("code_former_weight", DEFAULTS["code_former_weight"])
 
     def not_honoured(self) -> list[str]:
         """The options a client set away from A1111's default that Easel does not act on."""

@@ -109,7 +109,7 @@ class PipelineManager:
         entry = self._entry(request.model)  # the request's model, resolved once for the whole run
         facts = self._facts_of(entry)
         resolved, warnings = validate(request, facts, self.samplers(), self.settings.limits, list(self.library.vaes()),
-                                      self.upscalers())
+                                      self.upscalers(), self.face_restorers())
         resolved = styles.with_styles(resolved, self.library.styles(), warnings)  # before all else, as in A1111
         seed = resolved.seed if resolved.seed >= 0 else random.randrange(MAX_SEED - resolved.batch_size)
         with self._holding_device():
@@ -148,6 +148,8 @@ class PipelineManager:
                         prompts = hires.second_prompts(resolved, extras, warnings)
                         images, timings, mode, fallbacks, nsfw = hires.run(resolved, run_pass, self._upscaled,
                                                                            on_step, prompts)
+                    if resolved.restore_faces:  # A1111's order: the picture made, its faces restored, then detailed
+                        images = self._restore_made(images, resolved, warnings)
                     if resolved.detailer is not None:  # each find redrawn on an inpaint view of the same weights
                         images, detail_timings, detail_fallbacks, detail_mode = detailer.run(
                             resolved, images, [seed + i for i in range(len(images))], run_pass, on_step,
@@ -590,7 +592,14 @@ class PipelineManager:
                 used[name] = self.library.upscalers()[name].path
         return upscalers.upscale(picture, scale, model, method=name)
 
-    def _restored_faces(self, picture, name: str, codeformer_weight: float, used: dict):
+    def _restore_made(self, images: list, request: GenerationRequest, warnings: list[str]) -> list:
+        restored = [self._restored_faces(picture, request.restore_faces, request.codeformer_weight, {},
+                                         field="restore_faces") for picture in images]
+        if not any(faces for _, faces in restored):
+            warnings.append(f"restore_faces: {request.restore_faces} found no face to restore")
+        return [picture for picture, _ in restored]
+
+    def _restored_faces(self, picture, name: str, codeformer_weight: float, used: dict, field: str | None = None):
         """(the picture with its faces restored, how many faces), the restorer a residency component like any model."""
         file = self.library.face_restorers()[name]
 
@@ -598,8 +607,8 @@ class PipelineManager:
             try:
                 model = face_restoration.read(name, file.path, self.settings.allow_pickle)
             except upscalers.UpscalerError as error:
-                field = "gfpgan_visibility" if name == face_restoration.GFPGAN else "codeformer_visibility"
-                raise InvalidRequest(field, str(error)) from None
+                named = field or ("gfpgan_visibility" if name == face_restoration.GFPGAN else "codeformer_visibility")
+                raise InvalidRequest(named, str(error)) from None
             half_ok = {torch.float16: model.supports_half, torch.bfloat16: model.supports_bfloat16}
             model.to(self.dtype if half_ok.get(self.dtype, True) else torch.float32)
             self.residency.add(f"face-restorer:{file.path}", face_restoration.RESIDENCY_ROLE, model.model)

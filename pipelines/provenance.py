@@ -135,6 +135,7 @@ def infotext(request, model_name: str, model_hash: str | None, seed: int, fallba
     """One picture's parameters in AUTOMATIC1111's text, with A1111's names for each setting."""
     settings = {
         "Steps": request.steps, "Sampler": request.sampler, "CFG scale": request.guidance_scale, "Seed": seed,
+        "Face restoration": request.restore_faces,  # A1111 writes it here, the restorer's name (None: left out)
         "Size": f"{request.width}x{request.height}", "Model hash": model_hash, "Model": model_name,
     }
     labels = dict(labels or {})

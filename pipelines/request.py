@@ -137,6 +137,9 @@ class GenerationRequest:
     hires: HiresFix | None = None
     # text to image and image to image: after the picture is made, each find redrawn larger (ADetailer's)
     detailer: Detailer | None = None
+    # last, A1111's "Restore faces": a face restorer's name (GFPGAN, CodeFormer) over the faces of each picture
+    restore_faces: str | None = None
+    codeformer_weight: float = 0.5  # CodeFormer's: 0 its most changed faces, 1 the closest to the picture's
 
 
 @dataclass

@@ -167,6 +167,7 @@ def _round_down_to_8(value: int) -> int:
 def validate(
     request: GenerationRequest, facts: ModelFacts, samplers: list[str], limits: Limits = Limits(),
     vaes: list[str] | tuple[str, ...] = (), upscalers: list[str] | tuple[str, ...] = (),
+    restorers: list[str] | tuple[str, ...] = (),
 ) -> tuple[GenerationRequest, list[str]]:
     """Check every field and return a resolved copy (defaults filled in, pictures decoded) and warnings.
 
@@ -232,6 +233,14 @@ def validate(
         else:
             warnings.append(f"enable_hr: the hires fix is for text to image without ControlNet; the picture was "
                             f"made at {resolved.width}x{resolved.height}")
+    resolved.restore_faces = None
+    if request.restore_faces not in (None, "", "None"):
+        if not restorers:
+            raise InvalidRequest("restore_faces", "no face restorer is installed: put GFPGANv1.4.pth in models/GFPGAN "
+                                                  "(or CodeFormer's in models/Codeformer)")
+        resolved.restore_faces = _choice("restore_faces", request.restore_faces, list(restorers))
+        resolved.codeformer_weight = _number("codeformer_weight", request.codeformer_weight, integer=False, low=0,
+                                             high=1)
     resolved.detailer = None
     if request.detailer is not None:
         resolved.detailer = _resolve_detailer(request.detailer, resolved, task, samplers, limits, warnings)

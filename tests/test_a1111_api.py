@@ -101,9 +101,22 @@ def test_a_split_sampler_and_scheduler_name_easel_s_sampler(http):
 
 
 def test_what_easel_does_not_do_is_said_in_the_warnings(http):
-    info = json.loads(txt2img(http, restore_faces=True, tiling=True).json()["info"])
-    assert any(w.startswith("restore_faces") for w in info["warnings"])
+    info = json.loads(txt2img(http, tiling=True, subseed_strength=0.5).json()["info"])
     assert any(w.startswith("tiling") for w in info["warnings"])
+    assert any(w.startswith("subseed_strength") for w in info["warnings"])
+
+
+def test_restore_faces_restores_with_the_face_restoration_model_option(http):
+    info = json.loads(txt2img(http, restore_faces=True).json()["info"])
+    assert info["restore_faces"] is True and f"Face restoration: {info['face_restoration_model']}" in \
+        info["infotexts"][0]
+    assert any(w.startswith("restore_faces: ") and "found no face" in w for w in info["warnings"])  # noise: a note
+    assert http.post("/sdapi/v1/options", json={"face_restoration_model": "GFPGAN"}).status_code == 200
+    info = json.loads(txt2img(http, restore_faces=True).json()["info"])
+    assert "Face restoration: GFPGAN" in info["infotexts"][0]
+    http.post("/sdapi/v1/options", json={"face_restoration_model": "Ghost"})
+    refused(txt2img(http, restore_faces=True), "restore_faces")
+    http.post("/sdapi/v1/options", json={"face_restoration_model": None})
 
 
 def test_enable_hr_draws_a_second_larger_pass_with_a1111_s_fields(http):

@@ -183,7 +183,7 @@ def test_sketch_in_colour_on_image_to_image_and_inpaint(page, photo):
     assert started == pixel_sha256(Image.open(photo).convert("RGB"))
 
 
-def test_the_detailer_redraws_the_face_of_the_starting_picture(page, tmp_path):
+def test_restore_faces_and_the_detailer_redraw_the_face_of_the_starting_picture(page, tmp_path):
     from PIL import Image
     from skimage import data
 
@@ -192,7 +192,9 @@ def test_the_detailer_redraws_the_face_of_the_starting_picture(page, tmp_path):
     open_tab(page, "Image to image", "#img2img-image")
     page.get_by_role("tab", name="Picture").click()
     upload(page, "#img2img-image", face, "document.querySelector('#img2img-width input[type=number]').value === '256'")
-    page.locator("#img2img-detailer").get_by_text("Detailer (ADetailer)").click()
+    page.locator("#img2img-detailer").get_by_text("Faces: restore, detail (ADetailer)").click()
+    page.locator("#img2img-restore-faces input").click()
+    page.get_by_role("option", name="GFPGAN").click()
     page.locator("#img2img-adetailer input").check()
     page.locator("#img2img-ad-skip input").check()
     page.fill("#img2img-ad-prompt textarea", "a smiling face")
@@ -200,6 +202,7 @@ def test_the_detailer_redraws_the_face_of_the_starting_picture(page, tmp_path):
     page.click("#img2img-generate")
     info = wait_for_parameters(page, "img2img", "ADetailer model")
     assert "ADetailer model: face_dlib" in info and "ADetailer prompt: a smiling face" in info
+    assert "Face restoration: GFPGAN" in info
     page.screenshot(path=ARTIFACTS / "03c-detailer.png", full_page=True)
     page.locator("#img2img-adetailer input").uncheck()
 

@@ -152,3 +152,18 @@ def test_the_chain_keeps_the_parameters_and_the_record_names_the_parent(extras_m
     photo = extras_manager.postprocess(ExtrasRequest(image=face, upscaler="tiny-esrgan", scale=2))
     assert photo.records[0]["digital_source_type"] == ENHANCED and photo.records[0]["parent_image_sha256"] is None
     assert set(photo.records[0]["postprocess"]["models"]) == {"tiny-esrgan"}  # the file that did it, by sha256
+
+
+def test_restore_faces_after_a_generation_writes_a1111_s_face_restoration(extras_manager, face):
+    from pipelines.request import Detailer, DetailerUnit
+
+    # the starting picture kept as it is (a detailer with nothing to find, after "skip img2img"), so that
+    # the faces restored are real ones: the tiny model would draw noise
+    kept = Detailer(units=[DetailerUnit(mask_max_ratio=0.0001)], skip_img2img=True)
+    result = extras_manager.generate(GenerationRequest(task="img2img", prompt="a portrait", steps=4, image=face,
+                                                       restore_faces="GFPGAN", detailer=kept))
+    assert (changed(result.images[0], face)[41:84, 88:132] > 8).mean() > 0.5  # the face, redrawn
+    assert parse_parameters(result.infotexts[0])["settings"]["Face restoration"] == "GFPGAN"
+    with pytest.raises(InvalidRequest) as refused:
+        extras_manager.generate(GenerationRequest(prompt="a", steps=1, restore_faces="RestoreFormer"))
+    assert refused.value.field == "restore_faces"

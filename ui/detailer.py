@@ -1,4 +1,5 @@
-"""The "Detailer" panel of Text to image and Image to image: ADetailer's first tab, with its names and defaults.
+"""The "Faces" panel of Text to image and Image to image: A1111's Restore faces, and ADetailer's first tab with its
+names and defaults.
 
 Its widgets are the handlers' inputs by ADetailer's field names (ad_model, ad_denoising_strength, ...), so the
 Gradio API takes what ADetailer's API takes; more units, and the rest of its fields, come through the A1111 API.
@@ -17,18 +18,23 @@ from .common import given
 FIELDS = ("adetailer", "ad_model", "ad_prompt", "ad_negative_prompt", "ad_confidence", "ad_denoising_strength",
           "ad_mask_blur", "ad_dilate_erode", "ad_inpaint_only_masked", "ad_inpaint_only_masked_padding")
 SKIP_FIELD = "ad_skip_img2img"
+RESTORE_FIELD = "restore_faces"  # the face restorer, by name; "None": off
 
 
 @dataclass
 class DetailerPanel:
-    widgets: dict  # field name -> widget, in FIELDS' order (and the skip, on Image to image)
+    widgets: dict  # field name -> widget: FIELDS, the restorer, and the skip on Image to image
 
     def inputs(self) -> list:
         return list(self.widgets.values())
 
 
-def panel(tab: str, with_skip: bool = False) -> DetailerPanel:
-    with gr.Accordion("Detailer (ADetailer)", open=False, elem_id=f"{tab}-detailer"):
+def panel(tab: str, info, with_skip: bool = False) -> DetailerPanel:
+    with gr.Accordion("Faces: restore, detail (ADetailer)", open=False, elem_id=f"{tab}-detailer"):
+        restore = gr.Dropdown(["None", *info.face_restorers], value="None", label="Restore faces",
+                              elem_id=f"{tab}-restore-faces",
+                              info="A1111's: each face redrawn by a restorer (models/GFPGAN, models/Codeformer), "
+                                   "before the detailer")
         enable = gr.Checkbox(False, label="Enable: find the faces in each picture and redraw them larger",
                              elem_id=f"{tab}-adetailer")
         with gr.Row():
@@ -56,6 +62,7 @@ def panel(tab: str, with_skip: bool = False) -> DetailerPanel:
         if with_skip:
             widgets[SKIP_FIELD] = gr.Checkbox(False, label="Skip image to image: detail the starting picture as it is",
                                               elem_id=f"{tab}-ad-skip")
+        widgets[RESTORE_FIELD] = restore  # last, after the skip: the handlers take them in this order
     return DetailerPanel(widgets)
 
 

@@ -17,7 +17,7 @@ def create(studio):
     def img2img(image=None, strength=None, resize_mode=None, sketch=None, adetailer=None, ad_model=None,
             ad_prompt=None, ad_negative_prompt=None, ad_confidence=None, ad_denoising_strength=None, ad_mask_blur=None,
             ad_dilate_erode=None, ad_inpaint_only_masked=None, ad_inpaint_only_masked_padding=None,
-            ad_skip_img2img=None, prompt=None, negative_prompt=None,
+            ad_skip_img2img=None, restore_faces=None, prompt=None, negative_prompt=None,
             model=None, sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None,
             batch_size=None, clip_skip=None, vae=None, styles=None,
             history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
@@ -27,7 +27,7 @@ def create(studio):
                                   model=model, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                                   width=width, height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles,
-                                  detailer=detailer.detailer_request(
+                                  restore_faces=restore_faces, detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
                                       ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,
                                       ad_inpaint_only_masked_padding, ad_skip_img2img))
@@ -54,7 +54,7 @@ def create(studio):
                 resize_mode = gr.Radio(["resize", "crop", "fill"], value="resize", label="Fit to size by",
                                        info="When the picture's shape differs from the size below")
             panels = settings_panel(TAB, studio.info, top, studio.manager)
-            details = detailer.panel(TAB, with_skip=True)
+            details = detailer.panel(TAB, studio.info, with_skip=True)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([[f"{EXAMPLES}/cat.png", "a watercolour painting of a cat", 0.6],
                              [f"{EXAMPLES}/coffee.png", "a cup of coffee, pencil sketch", 0.7]],

@@ -16,8 +16,8 @@ def create(studio):
             hr_resize_x=None, hr_resize_y=None, hr_sampler_name=None, hr_prompt=None, hr_negative_prompt=None,
             adetailer=None, ad_model=None, ad_prompt=None, ad_negative_prompt=None, ad_confidence=None,
             ad_denoising_strength=None, ad_mask_blur=None, ad_dilate_erode=None, ad_inpaint_only_masked=None,
-            ad_inpaint_only_masked_padding=None, prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
-            width=None, height=None, seed=None, batch_size=None,
+            ad_inpaint_only_masked_padding=None, restore_faces=None, prompt=None, negative_prompt=None, model=None,
+            sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         second_pass = hires.hires_request(enable_hr, hr_upscaler, hr_scale, hr_second_pass_steps, hr_resize_x,
@@ -27,7 +27,7 @@ def create(studio):
                                   height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles, hires=second_pass,
                                   strength=denoising_strength if second_pass else None,
-                                  detailer=detailer.detailer_request(
+                                  restore_faces=restore_faces, detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
                                       ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,
                                       ad_inpaint_only_masked_padding))
@@ -38,7 +38,7 @@ def create(studio):
         with gr.Column(scale=1, min_width=320):
             panels = settings_panel(TAB, studio.info, top, studio.manager)
             panels.hires = hires.panel(TAB, studio.info, panels.width, panels.height)
-            details = detailer.panel(TAB)
+            details = detailer.panel(TAB, studio.info)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
                              ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
