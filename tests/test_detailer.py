@@ -115,3 +115,18 @@ def test_the_second_unit_s_fields_are_named_with_its_place_and_the_detailer_is_n
         engine.generate(GenerationRequest(task="inpaint", image=face, mask=face.convert("L"), detailer=Detailer()))
     assert refused.value.field == "adetailer"
     assert engine.generate(details(face)).images[0].size == (256, 256)  # and the engine keeps serving
+
+
+def test_png_info_fills_the_faces_panel_from_a_picture_s_parameters(engine, face):
+    from ui.detailer import FIELDS, RESTORE_FIELD, SKIP_FIELD, DetailerPanel, values_from
+
+    panel = DetailerPanel({name: None for name in (*FIELDS, SKIP_FIELD, RESTORE_FIELD)})
+    text = engine.generate(details(face, DetailerUnit(prompt="freckles", denoising_strength=0.5),
+                                   DetailerUnit())).infotexts[0]
+    skipped: list[str] = []
+    values = dict(zip(panel.widgets, values_from(text + ", Face restoration: CodeFormer", panel, ["GFPGAN"], skipped)))
+    assert (values["adetailer"], values["ad_model"], values["ad_prompt"], values["ad_denoising_strength"],
+            values["ad_inpaint_only_masked"], values[RESTORE_FIELD]) == (True, "face_dlib", "freckles", 0.5, True, "None")
+    assert any("second unit" in note for note in skipped) and any("CodeFormer" in note for note in skipped)
+    off = dict(zip(panel.widgets, values_from("a cat\nSteps: 4, Seed: 1, Size: 64x64", panel, ["GFPGAN"], [])))
+    assert off["adetailer"] is False and off[RESTORE_FIELD] == "None"

@@ -78,6 +78,7 @@ class Panels:
     send: dict = None  # tab name -> "send to" button
     selected: gr.State = None  # index of the picture selected in the gallery
     hires: object = None  # text to image's hires fix panel (hires.py)
+    detailer: object = None  # text to image's and image to image's faces panel (detailer.py)
 
     def settings(self) -> list:
         """The shared inputs, in the order every handler takes them after its own (shared_settings.py's)."""

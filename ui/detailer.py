@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from pipelines import DETAILER_MODELS, Detailer, DetailerUnit
+from pipelines import DETAILER_MODELS, Detailer, DetailerUnit, parse_parameters
 
 from .common import given
 
@@ -78,3 +78,42 @@ def detailer_request(adetailer=None, ad_model=None, ad_prompt=None, ad_negative_
                                 inpaint_only_masked=ad_inpaint_only_masked,
                                 inpaint_only_masked_padding=ad_inpaint_only_masked_padding))
     return Detailer(units=[unit], skip_img2img=bool(ad_skip_img2img))
+
+
+# the panel's fields -> ADetailer's infotext names, and how to read each back
+_FROM_INFOTEXT = {"ad_model": ("ADetailer model", str), "ad_prompt": ("ADetailer prompt", str),
+                  "ad_negative_prompt": ("ADetailer negative prompt", str),
+                  "ad_confidence": ("ADetailer confidence", float),
+                  "ad_denoising_strength": ("ADetailer denoising strength", float),
+                  "ad_mask_blur": ("ADetailer mask blur", int), "ad_dilate_erode": ("ADetailer dilate erode", int),
+                  "ad_inpaint_only_masked": ("ADetailer inpaint only masked", lambda text: text == "True"),
+                  "ad_inpaint_only_masked_padding": ("ADetailer inpaint padding", int)}
+_PANEL_DEFAULTS = {"ad_prompt": "", "ad_negative_prompt": ""}  # left out of an infotext when empty
+
+
+def values_from(text: str, panel: DetailerPanel, restorers: list[str], skipped: list[str]) -> list:
+    """The panel's values for a picture's parameters text (PNG Info's and the gallery's "send to"): its restorer
+    and its first ADetailer unit, or both off; what the panel cannot take is added to `skipped`."""
+    settings = parse_parameters(text or "").get("settings", {})
+    values: dict = {"adetailer": "ADetailer model" in settings, RESTORE_FIELD: "None", SKIP_FIELD: False}
+    restorer = settings.get("Face restoration")
+    if restorer:
+        if restorer in restorers:
+            values[RESTORE_FIELD] = restorer
+        else:
+            skipped.append(f"face restoration {restorer!r} (no such restorer here)")
+    if values["adetailer"]:
+        for name, (key, read) in _FROM_INFOTEXT.items():
+            try:
+                values[name] = read(settings[key]) if key in settings else _PANEL_DEFAULTS.get(name)
+            except ValueError:  # a hand-edited file's nonsense: the panel keeps its value
+                values[name] = None
+        model = values.get("ad_model") or ""
+        if model not in DETAILER_MODELS:  # ADetailer's face models are answered with Easel's face detector
+            face = model.lower().startswith(("face_", "mediapipe_face"))
+            values["ad_model"] = DETAILER_MODELS[0] if face else None
+            skipped.append(f"ADetailer model {model!r} (" + (f"faces are found with {DETAILER_MODELS[0]}" if face
+                                                              else "no such detector here") + ")")
+        if any(key.endswith(" 2nd") for key in settings):
+            skipped.append("ADetailer's second unit and beyond (the panel has one; the A1111 API takes more)")
+    return [gr.skip() if values.get(name) is None else values[name] for name in panel.widgets]

@@ -71,6 +71,7 @@ def create(studio):
                   sketch, [panels.width, panels.height], api_visibility="private", queue=False, preprocess=False)
     wire(panels, img2img, [image, strength, resize_mode, sketch, *details.inputs()], "img2img", studio)
     panels.image = image
+    panels.detailer = details
     return panels
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import controlnet, disk, extras, gallery, hires, img2img, inpaint, models, outpaint, png_info, txt2img, verify
+from . import controlnet, detailer, disk, extras, gallery, hires, img2img, inpaint, models, outpaint, png_info, txt2img, verify
 from .assets import STYLE_CSS
 from pipelines import SHARED_NAMES, Engine
 from pipelines import shared_in_order as in_order
@@ -78,23 +78,27 @@ def _wire_png_info(source, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> Non
 
         takes_picture = getattr(target, "image", None) is not None  # text to image starts from none
         takes_hires = target.hires is not None  # text to image's hires fix, on or off as the picture was made
+        faces = target.detailer  # restore faces and the detailer, as the picture was made
 
-        def send(picture, text, _target=target_name, _takes_picture=takes_picture, _takes_hires=takes_hires):
+        def send(picture, text, _target=target_name, _takes_picture=takes_picture, _takes_hires=takes_hires,
+                 _faces=faces):
             if not text:
                 raise gr.Error("Pick a picture with generation parameters first.", title="Nothing to send")
             if isinstance(picture, str):  # the gallery's picture, read from the outputs folder
                 picture = _picture_file(picture)
             values, skipped = png_info.settings_from(text, info)
+            face_values = detailer.values_from(text, _faces, info.face_restorers, skipped) if _faces else []
             if skipped:
                 gr.Warning("Not used: " + "; ".join(skipped))
             image = [] if not _takes_picture else [
                 gr.skip() if picture is None else
                 {"background": picture, "layers": [], "composite": picture} if _target == "inpaint" else picture]
             second_pass = hires.values_from(text) if _takes_hires else []
-            return [*image, *values, *second_pass, gr.Tabs(selected=_target)]
+            return [*image, *values, *second_pass, *face_values, gr.Tabs(selected=_target)]
 
         outputs = ([target.image] if takes_picture else []) + [*target.settings(),
-                                                               *(target.hires.inputs() if takes_hires else []), tabs]
+                                                               *(target.hires.inputs() if takes_hires else []),
+                                                               *(faces.inputs() if faces else []), tabs]
         picture = source.image if isinstance(source, png_info.PngInfoPanel) else source.picture
         button.click(send, [picture, source.parameters], outputs, api_visibility="private", queue=False)
 

@@ -46,4 +46,5 @@ def create(studio):
         with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "inpaint", "outpaint", "controlnet"])
     wire(panels, txt2img, panels.hires.inputs() + details.inputs(), "txt2img", studio)
+    panels.detailer = details
     return panels
