@@ -5,8 +5,9 @@ ComfyUI's models/facerestore_models/), read by spandrel like the upscalers (upsc
 weights-only loader. spandrel itself knows GFPGAN; CodeFormer's architecture is in spandrel_extra_arches, kept
 apart because its licence forbids commercial use, so it is used when that package is installed and named when not.
 
-Faces are found with dlib's HOG detector (face_detection.py). Each face is cut out as a square twice its box (hair and chin in, as the restorers were trained on), redrawn,
-and pasted back under a feathered mask, so nothing outside the faces changes and no seam shows.
+Faces are found with dlib's HOG detector (face_detection.py). Each face is cut out as a square twice its box
+(hair and chin in, as the restorers were trained on), redrawn, and pasted back under a feathered mask, so nothing
+outside the faces changes and no seam shows.
 """
 
 from __future__ import annotations

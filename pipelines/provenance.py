@@ -157,9 +157,9 @@ def infotext(request, model_name: str, model_hash: str | None, seed: int, fallba
     if request.outpaint is not None:
         settings["Outpaint"] = outpaint.label(request.outpaint)  # Easel's own: A1111's outpainting writes nothing
     if request.hires is not None:
-        settings.update(hires.labels(request))
+        settings.update(hires.labels(request))  # Hires upscale, Hires steps, Hires upscaler, ...
     if request.detailer is not None:
-        settings.update(detailer.labels(request))  # ADetailer model, ADetailer denoising strength, ...  # Hires upscale, Hires steps, Hires upscaler, ...
+        settings.update(detailer.labels(request))  # ADetailer model, ADetailer denoising strength, ...
     settings.update(labels)  # Clip skip, Lora hashes, TI hashes
     if fallbacks:
         settings["Memory fallback"] = "; ".join(fallbacks)

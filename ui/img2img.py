@@ -62,8 +62,8 @@ def create(studio):
         with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["inpaint", "outpaint", "controlnet"])
     # the starting picture sets the size, as users expect
-    image.upload(guard(lambda value: size_of(value, studio.info.max_side)), image, [panels.width, panels.height], api_visibility="private", queue=False,
-                 preprocess=False)
+    image.upload(guard(lambda value: size_of(value, studio.info.max_side)), image, [panels.width, panels.height],
+                 api_visibility="private", queue=False, preprocess=False)
     # The sketch starts from the picture: uploaded, sent here from another tab, or cleared
     image.change(_to_sketch, image, sketch, api_visibility="private", queue=False)
     sketch.upload(guard(lambda value: size_of(value.get("background") if isinstance(value, dict) else None,

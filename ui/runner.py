@@ -211,7 +211,8 @@ def _status_line(result, manager) -> str:
     # the passes after the first one, when there were any (hires_upscale, detailer)
     steps = "".join(f" · {name.replace('_', ' ')} {t[name]:.2f} s" for name in ("hires_upscale", "detailer") if name in t)
     return (f"load {t['load']:.2f} s · denoise {t.get('denoise', 0):.2f} s · decode {t.get('decode', 0):.2f} s{steps}"
-            f" · total {t['total']:.2f} s · {format_bytes(memory['on_device_bytes'])} of weights on {memory['device']}{mode}{fallback}{warnings}")
+            f" · total {t['total']:.2f} s · {format_bytes(memory['on_device_bytes'])} of weights on {memory['device']}"
+            f"{mode}{fallback}{warnings}")
 
 
 def _valid_run_id(run_id) -> str | None:
