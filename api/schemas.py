@@ -39,6 +39,8 @@ class Generation(_Lax):
     height: Optional[int] = None
     restore_faces: Optional[bool] = None
     tiling: Optional[bool] = None
+    freeu: Optional[bool] = None  # Easel's own: FreeU with the family's published values
+    pag_scale: Optional[float] = None  # Easel's own: perturbed-attention guidance, 0 off
     do_not_save_samples: Optional[bool] = False
     do_not_save_grid: Optional[bool] = False
     eta: Optional[float] = None

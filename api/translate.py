@@ -2,7 +2,7 @@
 
 A1111 runs `n_iter` batches of `batch_size` pictures, picture i of the whole job taking seed + i; here
 each batch is one `manager.generate` call whose seed is the job's seed plus the pictures before it.
-What A1111 has and Easel does not (variation seeds, tiling) is accepted
+What A1111 has and Easel does not (variation seeds, a refiner) is accepted
 and named in the response's warnings, never silently dropped; the engine validates everything else,
 and its field names are turned back into the client's (`client_field`) for its messages.
 """
@@ -161,6 +161,7 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
     restorer, codeformer_weight = options.face_restorer(body.restore_faces)
     common = dict(model=model, prompt=body.prompt, negative_prompt=body.negative_prompt, batch_size=batch,
                   restore_faces=restorer, codeformer_weight=codeformer_weight,
+                  **_given(tiling=body.tiling, freeu=body.freeu, pag_scale=body.pag_scale),
                   control_units=control.units, clip_skip=clip_skip, vae=None if vae in ("Automatic", "None") else vae,
                   styles=list(body.styles or []), **task,
                   **_given(steps=body.steps, guidance_scale=body.cfg_scale, sampler=sampler, width=body.width,
@@ -179,7 +180,6 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
 def _unsupported(body: Generation) -> list[str]:
     """What the request asks for that Easel does not do: the response says so."""
     notes = {
-        "tiling": "Easel does not make tiling pictures",
         "subseed_strength": "Easel has no variation seeds",
         "refiner_checkpoint": "Easel has no refiner pass",
         "infotext": "Easel does not fill a request from an infotext",

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
-from . import styles, upscalers, vae
+from . import freeu, styles, tiling, upscalers, vae
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -170,7 +170,7 @@ class PipelineManager:
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
         vae_file = self.library.vaes()[resolved.vae].path if resolved.vae else None
-        labels = provenance.labels(resolved, vae_file, extras.infotext)
+        labels = provenance.labels(resolved, vae_file, extras.infotext, base.family)
         infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names, labels)
                      + (", Safety checker: blurred" if blurred else "") for s, blurred in zip(seeds, flagged)]
         self.last_run = {"mode": mode, "fallbacks": fallbacks, "timings": timings}
@@ -370,12 +370,13 @@ class PipelineManager:
         return control_map
 
     def _view(self, base: LoadedBase, request: GenerationRequest, controlnets: list, chosen_vae=None):
+        pag = request.pag_scale > 0
         key = (base.name, request.task, request.image is not None, request.mask is not None,
-               tuple(id(c) for c in controlnets), id(chosen_vae))
+               tuple(id(c) for c in controlnets), id(chosen_vae), pag)
         view = self._views.get(key)
         if view is None:
             view = make_view(base.pipeline, request.task, controlnets, request.image is not None, request.mask is not None,
-                             chosen_vae)
+                             chosen_vae, pag)
             view.set_progress_bar_config(disable=True)
             self._views[key] = view
         return view
@@ -509,9 +510,11 @@ class PipelineManager:
                 tensors.update(conditioning.switch(pipe, index))
             return tensors
 
-        output = view(**call_arguments(request, maps, union_modes, conditioning.arguments()), generator=generators,
-                      callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs,
-                      **({"output_type": "latent"} if latents else {}))
+        # tiling and FreeU change the shared UNet (and VAE): for this call only
+        with tiling.seamless(view, request.tiling), freeu.applied(view, base.family, request.freeu):
+            output = view(**call_arguments(request, maps, union_modes, conditioning.arguments()), generator=generators,
+                          callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs,
+                          **({"output_type": "latent"} if latents else {}))
         images = output.images
         if request.mask is not None and not request.inpaint_only_masked:
             # Keep every pixel outside the (blurred) mask as it was: the VAE round trip would otherwise

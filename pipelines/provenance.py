@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image
 
-from . import detailer, hires, model_folders, outpaint
+from . import detailer, freeu, hires, model_folders, outpaint
 from .metadata import exif_with_parameters, format_parameters, save_png
 from .version import VERSION
 
@@ -118,14 +118,20 @@ def source_type(reworks_a_picture: bool, parent: dict | None) -> str:
     return COMPOSITE if reworks_a_picture and parent is None else GENERATED
 
 
-def labels(request, vae_file, network_hashes: dict) -> dict:
-    """What the infotext adds for a run, with A1111's names: the VAE and its hash, CLIP skip (when not 1), and the
-    LoRA and embedding hashes (networks.py)."""
+def labels(request, vae_file, network_hashes: dict, family: str | None = None) -> dict:
+    """What the infotext adds for a run, with A1111's names: the VAE and its hash, CLIP skip (when not 1), tiling,
+    the LoRA and embedding hashes (networks.py); and Easel's FreeU (its values for the `family`) and PAG scale."""
     added = {}
     if vae_file is not None:
         added.update({"VAE hash": model_folders.full_hash(vae_file)[:10], "VAE": request.vae})
     if request.clip_skip > 1:
         added["Clip skip"] = request.clip_skip
+    if request.tiling:
+        added["Tiling"] = True
+    if request.freeu and family is not None:
+        added["FreeU"] = freeu.label(family)
+    if request.pag_scale:
+        added["PAG scale"] = request.pag_scale
     added.update(network_hashes)
     return added
 

@@ -119,6 +119,9 @@ class GenerationRequest:
     clip_skip: int = 1  # A1111's CLIP_stop_at_last_layers: 2 reads SD 1.x's text encoder one layer earlier
     vae: str | None = None  # a VAE from the library's folders; None: the model's own
     styles: list[str] = field(default_factory=list)  # names from styles.csv, applied to both prompts in order
+    tiling: bool = False  # A1111's: the picture tiles seamlessly (tiling.py)
+    freeu: bool = False  # FreeU with the family's published values (freeu.py)
+    pag_scale: float = 0.0  # perturbed-attention guidance; 0: off (diffusers' PAG pipelines)
     # image-to-image and inpainting
     image: Any = None
     strength: float = 0.75

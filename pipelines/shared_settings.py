@@ -19,7 +19,7 @@ from typing import Any
 class Widget:
     """How the page shows a setting. Bounds given as text name a limit of the engine (EngineInfo's field)."""
 
-    kind: str  # "text", "choice", "slider" or "number"
+    kind: str  # "text", "choice", "slider", "number" or "checkbox"
     minimum: float | str | None = None
     maximum: float | str | None = None
     step: float | None = None
@@ -67,6 +67,13 @@ SHARED_SETTINGS: tuple[SharedSetting, ...] = (
                   info="Automatic: the model's own; or a VAE from your VAE folder"),
     SharedSetting("styles", "Styles", Widget("choice", options={"multiselect": True}), default=(), api="styles",
                   info="A1111 styles (styles.csv), added to both prompts when the picture is made"),
+    # the "Advanced" ones: off unless asked for
+    SharedSetting("tiling", "Tiling", Widget("checkbox"), default=False, parsed="Tiling",
+                  info="The picture repeats seamlessly, left to right and top to bottom (textures, patterns)"),
+    SharedSetting("freeu", "FreeU", Widget("checkbox"), default=False, parsed="FreeU",
+                  info="Richer detail at no cost, with the published values for the model's family"),
+    SharedSetting("pag_scale", "PAG scale", Widget("slider", 0, 10, 0.1), default=0.0, parsed="PAG scale",
+                  info="Perturbed-attention guidance: 0 off, 2-3 firmer structure; each step costs half as much again"),
 )
 BY_NAME = {setting.name: setting for setting in SHARED_SETTINGS}
 NAMES = tuple(BY_NAME)

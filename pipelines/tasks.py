@@ -10,10 +10,14 @@ from __future__ import annotations
 from PIL import Image
 
 from .control import blur_mask, inpaint_condition
+from .errors import InvalidRequest
 from .request import GenerationRequest
 
 
-def make_view(base_pipeline, task: str, controlnets: list, has_init: bool, has_mask: bool, vae=None):
+def make_view(base_pipeline, task: str, controlnets: list, has_init: bool, has_mask: bool, vae=None,
+              pag: bool = False):
+    """A pipeline for the task over the base's own modules (diffusers' from_pipe: nothing is copied); with `pag`,
+    diffusers' perturbed-attention-guidance variant of it."""
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
     if task == "inpaint" or has_mask:
@@ -27,7 +31,15 @@ def make_view(base_pipeline, task: str, controlnets: list, has_init: bool, has_m
         extra["vae"] = vae
     if controlnets:
         extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else list(controlnets)
-    return auto.from_pipe(base_pipeline, **extra)
+    if pag:
+        extra["enable_pag"] = True  # on the middle block, diffusers' default
+    try:
+        return auto.from_pipe(base_pipeline, **extra)
+    except ValueError as error:
+        if not pag:
+            raise
+        raise InvalidRequest("pag_scale", f"diffusers has no PAG pipeline for this task and model ({error}); "
+                                          "set pag_scale to 0") from None
 
 
 def call_arguments(request: GenerationRequest, control_maps: list[Image.Image], union_modes: list[int] | None,
@@ -52,6 +64,8 @@ def call_arguments(request: GenerationRequest, control_maps: list[Image.Image], 
             args["padding_mask_crop"] = request.only_masked_padding
     if task == "controlnet":
         args.update(_control_arguments(request, control_maps, union_modes))
+    if request.pag_scale:
+        args["pag_scale"] = request.pag_scale
     return args
 
 

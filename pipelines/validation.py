@@ -20,12 +20,14 @@ from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSO
 from . import prompt_syntax
 from .errors import InvalidRequest
 from . import detailer as detailing
+from . import freeu
 from . import hires as hires_fix
 from . import outpaint as outpainting
 from .request import (MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, Detailer, DetailerUnit, ExtrasRequest,
                       GenerationRequest, HiresFix, Limits, ModelFacts, Outpaint)
 
 MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text encoder
+MAX_PAG_SCALE = 10.0  # the PAG paper's pictures use 1-5; beyond 10 only noise
 
 
 # --- scalar fields -------------------------------------------------------------------------------
@@ -180,6 +182,8 @@ def validate(
         # A1111 reads CLIP skip for SD 1.x only (its SD 2.x and SDXL encoders take a fixed layer)
         warnings.append(f"clip_skip: CLIP skip {request.clip_skip} applies to SD 1.x models only; "
                         f"{facts.name} is not one, so it is not used (A1111 does the same)")
+    if request.freeu not in (None, False, "False") and facts.family not in freeu.VALUES:
+        raise InvalidRequest("freeu", f"FreeU has published values for SD 1.x, SD 2.x and SDXL, not {facts.family}")
     if facts.inpainting_only and task != "inpaint":
         raise InvalidRequest("model", f"{facts.name} is an inpainting model; use it from the Inpaint tab")
     resolved = dataclasses.replace(
@@ -197,6 +201,9 @@ def validate(
         clip_skip=_number("clip_skip", request.clip_skip, integer=True, low=1, high=MAX_CLIP_SKIP),
         vae=_vae(request.vae, vaes),
         styles=_styles(request.styles),
+        tiling=_switch("tiling", request.tiling),
+        freeu=_switch("freeu", request.freeu),
+        pag_scale=_number("pag_scale", request.pag_scale, integer=False, low=0, high=MAX_PAG_SCALE),
         resize_mode=_choice("resize_mode", request.resize_mode, RESIZE_MODES),
         image=None,
         mask=None,
@@ -359,6 +366,15 @@ def _resolve_outpaint(request: GenerationRequest, resolved: GenerationRequest, t
         warnings.append("inpaint_only_masked: outpainting paints the whole canvas, not only the masked area")
     resolved.invert_mask = resolved.inpaint_only_masked = False
     return canvas, dataclasses.replace(request, image=canvas, mask=mask, invert_mask=False, inpaint_only_masked=False)
+
+
+def _switch(name: str, value: Any) -> bool:
+    """An on/off field: a bool, or the "True"/"False" of a parameters text."""
+    if value in (None, False, "False", "false"):
+        return False
+    if value in (True, "True", "true"):
+        return True
+    raise InvalidRequest(name, f"must be true or false, got {value!r}")
 
 
 def _vae(value: Any, vaes) -> str | None:

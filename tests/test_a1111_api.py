@@ -101,9 +101,16 @@ def test_a_split_sampler_and_scheduler_name_easel_s_sampler(http):
 
 
 def test_what_easel_does_not_do_is_said_in_the_warnings(http):
-    info = json.loads(txt2img(http, tiling=True, subseed_strength=0.5).json()["info"])
-    assert any(w.startswith("tiling") for w in info["warnings"])
+    info = json.loads(txt2img(http, refiner_checkpoint="sdxl-refiner", subseed_strength=0.5).json()["info"])
+    assert any(w.startswith("refiner_checkpoint") for w in info["warnings"])
     assert any(w.startswith("subseed_strength") for w in info["warnings"])
+
+
+def test_tiling_is_honoured_and_easel_s_freeu_and_pag_scale_are_taken(http):
+    info = json.loads(txt2img(http, tiling=True, freeu=True, pag_scale=2).json()["info"])
+    assert "Tiling: True" in info["infotexts"][0] and "PAG scale: 2" in info["infotexts"][0]
+    assert "FreeU: b1 1.5 b2 1.6 s1 0.9 s2 0.2" in info["infotexts"][0] and not info["warnings"]
+    refused(txt2img(http, pag_scale=50), "pag_scale")
 
 
 def test_restore_faces_restores_with_the_face_restoration_model_option(http):

@@ -65,6 +65,13 @@ def test_txt2img_with_the_hires_fix_by_a1111_s_field_names(client):
         client.predict(prompt="a fox", steps=2, enable_hr=True, hr_scale=0, api_name="/txt2img")
 
 
+def test_the_advanced_settings_through_gradio_client(client):
+    gallery, _, _ = client.predict(prompt="a brick wall", steps=2, tiling=True, freeu=True, pag_scale=2,
+                                   api_name="/txt2img")
+    settings = parameters_of(gallery)[1]["settings"]
+    assert (settings["Tiling"], settings["PAG scale"]) == ("True", "2") and settings["FreeU"].startswith("b1 1.5")
+
+
 def test_img2img(client, files):
     gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), prompt="a painting", strength=0.5, steps=4,
                                    seed=1, api_name="/img2img")

@@ -4,6 +4,7 @@ ControlNet map. Screenshots are kept in test-artifacts/ for a human to look at."
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -94,6 +95,23 @@ def test_type_a_prompt_and_generate(page):
     page.screenshot(path=ARTIFACTS / "01-text-to-image.png", full_page=True)
 
 
+def test_tiling_freeu_and_pag_from_the_advanced_settings(page):
+    page.locator("#txt2img-advanced").get_by_text("Advanced").click()
+    page.locator("#txt2img-tiling input").check()
+    page.locator("#txt2img-freeu input").check()
+    page.locator("#txt2img-pag_scale input[type=number]").fill("2")
+    page.locator("#txt2img-pag_scale input[type=number]").press("Enter")
+    page.fill("#txt2img-prompt textarea", "a seamless brick wall")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "a seamless brick wall")
+    assert "Tiling: True" in info and "FreeU: b1 1.5" in info and "PAG scale: 2" in info
+    page.screenshot(path=ARTIFACTS / "01b-advanced.png", full_page=True)
+    for name in ("tiling", "freeu"):  # off again, for the tests after this one
+        page.locator(f"#txt2img-{name} input").uncheck()
+    page.locator("#txt2img-pag_scale input[type=number]").fill("0")
+    page.locator("#txt2img-pag_scale input[type=number]").press("Enter")
+
+
 def test_paint_a_mask_and_inpaint(page, photo):
     open_tab(page, "Inpaint", "#inpaint-editor")
     upload(page, "#inpaint-editor", photo, "document.querySelector('#inpaint-width input[type=number]').value === '128'")
@@ -164,6 +182,7 @@ def test_sketch_in_colour_on_image_to_image_and_inpaint(page, photo):
     # the starting picture was the photo with the stroke on it, not the photo alone
     started = _record_of_shown(page, "#img2img-gallery")["inputs"]["image_sha256"]
     assert started != pixel_sha256(Image.open(photo).convert("RGB"))
+    page.get_by_role("tab", name="Picture").click()  # as the tests after this one expect to find it
     open_tab(page, "Inpaint", "#inpaint-editor")
     upload(page, "#inpaint-editor", photo, "document.querySelector('#inpaint-editor canvas') !== null")
     page.locator("#inpaint-sketch input").check()
@@ -189,7 +208,7 @@ def test_restore_faces_and_the_detailer_redraw_the_face_of_the_starting_picture(
 
     face = tmp_path / "face.png"
     Image.fromarray(data.astronaut()).resize((256, 256)).save(face)
-    open_tab(page, "Image to image", "#img2img-image")
+    open_tab(page, "Image to image", "#img2img-generate")
     page.get_by_role("tab", name="Picture").click()
     upload(page, "#img2img-image", face, "document.querySelector('#img2img-width input[type=number]').value === '256'")
     page.locator("#img2img-detailer").get_by_text("Faces: restore, detail (ADetailer)").click()
@@ -286,7 +305,9 @@ def test_stop_mid_run_many_times_in_a_row_and_generate_again(page, app_server):
     page.click("#txt2img-generate")
     info = wait_for_parameters(page, "txt2img", "Seed: 5554")
     assert "Steps: 2" in info
-    saved = {int(path.stem.rsplit("-", 1)[1]) for path in app_server.outputs.rglob("*.png")}
+    # generations are saved as <date>-<time>-<microseconds>-<seed>; other doors' pictures are named otherwise
+    saved = {int(path.stem.rsplit("-", 1)[1]) for path in app_server.outputs.rglob("*.png")
+             if re.fullmatch(r"\d{8}-\d{6}-\d{6}-\d+", path.stem)}
     assert 5554 in saved
     assert not saved & set(stopped_seeds), f"a stopped run went on to the end: {app_server.log.read_text()[-3000:]}"
     page.screenshot(path=ARTIFACTS / "07-after-stops.png", full_page=True)

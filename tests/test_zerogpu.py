@@ -17,7 +17,7 @@ from gradio_client import Client
 from tests.live_app import live_app
 
 STUB = str(Path(__file__).parent / "zerogpu_stub")
-GPU_HANDLERS = ["txt2img", "img2img", "inpaint", "controlnet", "preview_map", "preview_map", "upscale"]
+GPU_HANDLERS = ["txt2img", "img2img", "inpaint", "outpaint", "controlnet", "preview_map", "preview_map", "finish"]
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,9 @@ class Panels:
     clip_skip: gr.Slider
     vae: gr.Dropdown
     styles: gr.Dropdown
+    tiling: gr.Checkbox
+    freeu: gr.Checkbox
+    pag_scale: gr.Slider
     gallery: gr.Gallery = None
     info: gr.Textbox = None
     status: gr.Markdown = None
@@ -107,6 +110,8 @@ def shared_widget(name: str, tab: str, info: EngineInfo, **layout):
                   **({"info": setting.info} if setting.info else {}), **widget.options, **layout)
     if widget.kind == "text":
         return gr.Textbox(**common)
+    if widget.kind == "checkbox":
+        return gr.Checkbox(**common)
     if widget.kind == "choice":
         return gr.Dropdown(getattr(info, _CHOICES_FROM_ENGINE[name]), **common)
     if widget.kind == "slider":
@@ -158,6 +163,10 @@ def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine, size
         shown["clip_skip"] = widget("clip_skip")
         shown["vae"] = widget("vae")
     shown["styles"] = widget("styles")
+    with gr.Accordion("Advanced", open=False, elem_id=f"{tab}-advanced"):
+        with gr.Row():
+            shown.update((name, widget(name)) for name in ("tiling", "freeu"))
+            shown["pag_scale"] = widget("pag_scale", scale=2)
     library = engine.library
     extra_networks.panel(tab, library, prompt, negative, shown["styles"],
                          [(shown["model"], library.model_choices),

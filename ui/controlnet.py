@@ -63,7 +63,8 @@ def create(studio):
             control_start_2=None, control_end_2=None, low_threshold_2=None, high_threshold_2=None, image=None, strength=None, mask=None, prompt=None,
             negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None, width=None,
             height=None, seed=None, batch_size=None,
-            clip_skip=None, vae=None, styles=None, history=None, run_id=None, request: gr.Request = None,
+            clip_skip=None, vae=None, styles=None,
+            tiling=None, freeu=None, pag_scale=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         units = [_unit(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
                        low_threshold, high_threshold)]
@@ -75,7 +76,8 @@ def create(studio):
                                   negative_prompt=negative_prompt, model=model, sampler=sampler, steps=steps,
                                   guidance_scale=guidance_scale, width=width, height=height, seed=seed,
                                   batch_size=batch_size,
-                                  clip_skip=clip_skip, vae=vae, styles=styles)
+                                  clip_skip=clip_skip, vae=vae, styles=styles,
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale)
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):

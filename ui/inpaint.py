@@ -20,7 +20,7 @@ def create(studio):
     def inpaint(image=None, mask=None, invert_mask=None, mask_blur=None, inpaint_only_masked=None,
             only_masked_padding=None, strength=None, sketch=None, prompt=None, negative_prompt=None, model=None, sampler=None,
             steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
-            clip_skip=None, vae=None, styles=None, history=None,
+            clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, history=None,
             run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
         limits = studio.manager.settings.limits
@@ -33,7 +33,8 @@ def create(studio):
                                   strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size,
-                                  clip_skip=clip_skip, vae=vae, styles=styles)
+                                  clip_skip=clip_skip, vae=vae, styles=styles,
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale)
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)

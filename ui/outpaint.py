@@ -19,13 +19,15 @@ def create(studio):
     def outpaint(image=None, left=None, right=None, up=None, down=None, fill=None, mask_blur=None, strength=None,
                  prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
                  width=None, height=None, seed=None, batch_size=None, clip_skip=None, vae=None, styles=None,
+                 tiling=None, freeu=None, pag_scale=None,
                  history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # width and height are not asked for: the picture and the pixels added make the canvas
         grow = Outpaint(**given(left=left, right=right, up=up, down=down, fill=fill))
         generation = make_request(task="inpaint", image=uploaded(image, "image"), outpaint=grow, mask_blur=mask_blur,
                                   strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, seed=seed,
-                                  batch_size=batch_size, clip_skip=clip_skip, vae=vae, styles=styles)
+                                  batch_size=batch_size, clip_skip=clip_skip, vae=vae, styles=styles,
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale)
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)

@@ -68,6 +68,13 @@ def settings_from(text: str, info) -> tuple[list, list[str]]:
     values.setdefault("clip_skip", 1)
     values.setdefault("vae", "Automatic")
     values["styles"] = []  # the prompts read hold their styles already: choosing them again would add them twice
+    # on or off as the picture was made: "Tiling: True", "FreeU: b1 1.5 ...", "PAG scale: 3" are written when on
+    values["tiling"] = values.get("tiling") == "True"
+    values["freeu"] = "freeu" in values
+    try:
+        values["pag_scale"] = float(values.get("pag_scale", 0))
+    except ValueError:  # a hand-edited file's nonsense: off
+        values["pag_scale"] = 0.0
     if values.get("sampler") and parsed["settings"].get("Schedule type", "").lower() == "karras":
         values["sampler"] = f"{values['sampler']} Karras"  # A1111 1.10 writes these apart
     skipped = []

@@ -18,14 +18,16 @@ def create(studio):
             ad_denoising_strength=None, ad_mask_blur=None, ad_dilate_erode=None, ad_inpaint_only_masked=None,
             ad_inpaint_only_masked_padding=None, restore_faces=None, prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
-            clip_skip=None, vae=None, styles=None, history=None, run_id=None, request: gr.Request = None,
+            clip_skip=None, vae=None, styles=None,
+            tiling=None, freeu=None, pag_scale=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         second_pass = hires.hires_request(enable_hr, hr_upscaler, hr_scale, hr_second_pass_steps, hr_resize_x,
                                           hr_resize_y, hr_sampler_name, hr_prompt, hr_negative_prompt)
         generation = make_request(task="txt2img", prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size,
-                                  clip_skip=clip_skip, vae=vae, styles=styles, hires=second_pass,
+                                  clip_skip=clip_skip, vae=vae, styles=styles,
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale, hires=second_pass,
                                   strength=denoising_strength if second_pass else None,
                                   restore_faces=restore_faces, detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
