@@ -48,9 +48,11 @@ def info(plan, results: list, job) -> dict:
         "all_negative_prompts": negatives,
         "seed": seeds[0] if seeds else plan.seed,
         "all_seeds": seeds,
-        "subseed": plan.subseed,
-        "all_subseeds": [plan.subseed] * len(seeds),
-        "subseed_strength": 0,
+        "subseed": resolved.get("subseed", plan.subseed),
+        # picture i's variation seed is the batch's plus i, as its seed is
+        "all_subseeds": [_subseed(result.parameters.get("subseed", plan.subseed), i) for result in results
+                         for i in range(len(result.seeds))],
+        "subseed_strength": resolved.get("subseed_strength", 0),
         "width": resolved.get("width", first.width),
         "height": resolved.get("height", first.height),
         "sampler_name": resolved.get("sampler", first.sampler),
@@ -76,3 +78,7 @@ def info(plan, results: list, job) -> dict:
         "version": settings.get("Version"),
         "warnings": warnings,
     }
+
+
+def _subseed(first: int, index: int) -> int:
+    return first + index if first >= 0 else first  # -1: no variation seed was drawn

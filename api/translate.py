@@ -2,7 +2,7 @@
 
 A1111 runs `n_iter` batches of `batch_size` pictures, picture i of the whole job taking seed + i; here
 each batch is one `manager.generate` call whose seed is the job's seed plus the pictures before it.
-What A1111 has and Easel does not (variation seeds, a refiner) is accepted
+What A1111 has and Easel does not (a refiner, ...) is accepted
 and named in the response's warnings, never silently dropped; the engine validates everything else,
 and its field names are turned back into the client's (`client_field`) for its messages.
 """
@@ -158,10 +158,16 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
     seed = -1 if body.seed is None else body.seed
     if seed == -1:  # resolved here, so that every batch continues where the one before ended
         seed = random.randrange(MAX_SEED - max(1, min(batch, limits.max_batch)) * batches)
+    subseed = -1 if body.subseed is None else body.subseed
+    strength = body.subseed_strength or 0
+    if subseed == -1 and isinstance(strength, (int, float)) and strength > 0:  # as the seed: every batch continues
+        subseed = random.randrange(MAX_SEED - max(1, min(batch, limits.max_batch)) * batches)
+    variation = _given(subseed_strength=body.subseed_strength, seed_resize_from_w=body.seed_resize_from_w,
+                       seed_resize_from_h=body.seed_resize_from_h)
     restorer, codeformer_weight = options.face_restorer(body.restore_faces)
     common = dict(model=model, prompt=body.prompt, negative_prompt=body.negative_prompt, batch_size=batch,
                   restore_faces=restorer, codeformer_weight=codeformer_weight,
-                  **_given(tiling=body.tiling, freeu=body.freeu, pag_scale=body.pag_scale),
+                  **_given(tiling=body.tiling, freeu=body.freeu, pag_scale=body.pag_scale), **variation,
                   control_units=control.units, clip_skip=clip_skip, vae=None if vae in ("Automatic", "None") else vae,
                   styles=list(body.styles or []), **task,
                   **_given(steps=body.steps, guidance_scale=body.cfg_scale, sampler=sampler, width=body.width,
@@ -171,8 +177,10 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
         # refused before any batch runs, not after the first ones were made and thrown away
         raise InvalidRequest("seed", f"the last of {batches} batches would start at seed {last_seed}, past {MAX_SEED}; "
                                      f"use a seed up to {MAX_SEED - batch * (batches - 1)}")
-    requests = [GenerationRequest(seed=seed + k * batch if seed >= 0 else seed, **common) for k in range(batches)]
-    return Plan(kind=kind, requests=requests, seed=seed, subseed=-1 if body.subseed is None else body.subseed,
+    requests = [GenerationRequest(seed=seed + k * batch if seed >= 0 else seed,
+                                  subseed=subseed + k * batch if isinstance(subseed, int) and subseed >= 0 else subseed,
+                                  **common) for k in range(batches)]
+    return Plan(kind=kind, requests=requests, seed=seed, subseed=subseed,
                 echo=echo, control=control, model_field=model_field, send_images=body.send_images,
                 save_images=body.save_images, warnings=warnings)
 
@@ -180,7 +188,6 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
 def _unsupported(body: Generation) -> list[str]:
     """What the request asks for that Easel does not do: the response says so."""
     notes = {
-        "subseed_strength": "Easel has no variation seeds",
         "refiner_checkpoint": "Easel has no refiner pass",
         "infotext": "Easel does not fill a request from an infotext",
     }

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
-from . import freeu, styles, tiling, upscalers, vae
+from . import freeu, styles, tiling, upscalers, vae, variation
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -112,6 +112,8 @@ class PipelineManager:
                                       self.upscalers(), self.face_restorers())
         resolved = styles.with_styles(resolved, self.library.styles(), warnings)  # before all else, as in A1111
         seed = resolved.seed if resolved.seed >= 0 else random.randrange(MAX_SEED - resolved.batch_size)
+        if resolved.subseed < 0 and resolved.subseed_strength > 0:  # as A1111: a random variation seed
+            resolved.subseed = random.randrange(MAX_SEED - resolved.batch_size)
         with self._holding_device():
             self.busy = True
             self._load_progress = on_status
@@ -171,7 +173,8 @@ class PipelineManager:
         seeds = [seed + i for i in range(len(images))]
         vae_file = self.library.vaes()[resolved.vae].path if resolved.vae else None
         labels = provenance.labels(resolved, vae_file, extras.infotext, base.family)
-        infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names, labels)
+        infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names,
+                                         {**variation.labels(resolved, s - seed), **labels})
                      + (", Safety checker: blurred" if blurred else "") for s, blurred in zip(seeds, flagged)]
         self.last_run = {"mode": mode, "fallbacks": fallbacks, "timings": timings}
         parameters = {k: v for k, v in asdict(resolved).items() if k not in ("image", "mask", "control_units")}
@@ -511,7 +514,8 @@ class PipelineManager:
             return tensors
 
         # tiling and FreeU change the shared UNet (and VAE): for this call only
-        with tiling.seamless(view, request.tiling), freeu.applied(view, base.family, request.freeu):
+        with tiling.seamless(view, request.tiling), freeu.applied(view, base.family, request.freeu), \
+                variation.varied_noise(view, request):
             output = view(**call_arguments(request, maps, union_modes, conditioning.arguments()), generator=generators,
                           callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs,
                           **({"output_type": "latent"} if latents else {}))

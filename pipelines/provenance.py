@@ -145,7 +145,8 @@ def infotext(request, model_name: str, model_hash: str | None, seed: int, fallba
         "Size": f"{request.width}x{request.height}", "Model hash": model_hash, "Model": model_name,
     }
     labels = dict(labels or {})
-    for key in ("VAE hash", "VAE"):  # A1111's order: the VAE after the model
+    # A1111's order: the VAE after the model, then the variation seed
+    for key in ("VAE hash", "VAE", "Variation seed", "Variation seed strength", "Seed resize from"):
         if key in labels:
             settings[key] = labels.pop(key)
     if request.image is not None or request.hires is not None:

@@ -110,6 +110,12 @@ class GenerationRequest:
     prompt: str = ""
     negative_prompt: str = ""
     seed: int = -1  # -1: random; image i of a batch uses seed + i
+    # A1111's variation seed (variation.py): the noise moved toward subseed's by subseed_strength; seed_resize_from:
+    # the seed's noise as drawn for that size (0: off)
+    subseed: int = -1  # -1: random, when subseed_strength is above 0
+    subseed_strength: float = 0.0
+    seed_resize_from_w: int = 0
+    seed_resize_from_h: int = 0
     steps: int | None = None  # None: the model's default (few for turbo models)
     guidance_scale: float | None = None
     sampler: str | None = None

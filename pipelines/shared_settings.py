@@ -74,6 +74,14 @@ SHARED_SETTINGS: tuple[SharedSetting, ...] = (
                   info="Richer detail at no cost, with the published values for the model's family"),
     SharedSetting("pag_scale", "PAG scale", Widget("slider", 0, 10, 0.1), default=0.0, parsed="PAG scale",
                   info="Perturbed-attention guidance: 0 off, 2-3 firmer structure; each step costs half as much again"),
+    # A1111's variation seed, beside the seed on the page
+    SharedSetting("subseed", "Variation seed (-1: random)", Widget("number", -1, 2**32 - 1, options={"precision": 0}),
+                  default=-1, parsed="Variation seed", info="The seed the picture moves toward"),
+    SharedSetting("subseed_strength", "Variation strength", Widget("slider", 0, 1, 0.01), default=0.0,
+                  parsed="Variation seed strength", info="0: the seed's picture; 1: the variation seed's"),
+    SharedSetting("seed_resize_from_w", "Resize seed from width", Widget("slider", 0, "max_side", 8), default=0,
+                  info="0: off; else the seed's noise as drawn for this size, so a seed keeps its look at a new size"),
+    SharedSetting("seed_resize_from_h", "Resize seed from height", Widget("slider", 0, "max_side", 8), default=0),
 )
 BY_NAME = {setting.name: setting for setting in SHARED_SETTINGS}
 NAMES = tuple(BY_NAME)

@@ -191,6 +191,10 @@ def validate(
         prompt=_text("prompt", request.prompt, limits, warnings),
         negative_prompt=_text("negative_prompt", request.negative_prompt, limits, warnings),
         seed=_number("seed", request.seed, integer=True, low=-1, high=MAX_SEED),
+        subseed=_number("subseed", request.subseed, integer=True, low=-1, high=MAX_SEED),
+        subseed_strength=_number("subseed_strength", request.subseed_strength, integer=False, low=0, high=1),
+        seed_resize_from_w=_seed_resize("seed_resize_from_w", request.seed_resize_from_w, limits),
+        seed_resize_from_h=_seed_resize("seed_resize_from_h", request.seed_resize_from_h, limits),
         steps=_number("steps", facts.default_steps if request.steps is None else request.steps,
                       integer=True, low=1, high=limits.max_steps),
         guidance_scale=_number("guidance_scale",
@@ -366,6 +370,16 @@ def _resolve_outpaint(request: GenerationRequest, resolved: GenerationRequest, t
         warnings.append("inpaint_only_masked: outpainting paints the whole canvas, not only the masked area")
     resolved.invert_mask = resolved.inpaint_only_masked = False
     return canvas, dataclasses.replace(request, image=canvas, mask=mask, invert_mask=False, inpaint_only_masked=False)
+
+
+def _seed_resize(name: str, value: Any, limits: Limits) -> int:
+    """A1111's seed_resize_from_w/h: 0 (or A1111's -1) is off, else a size from 64 to the largest side."""
+    side = _number(name, value, integer=True, low=-1, high=limits.max_side)
+    if side <= 0:
+        return 0
+    if side < 64:
+        raise InvalidRequest(name, f"must be 0 (off) or from 64 to {limits.max_side}, got {side}")
+    return side
 
 
 def _switch(name: str, value: Any) -> bool:

@@ -101,9 +101,24 @@ def test_a_split_sampler_and_scheduler_name_easel_s_sampler(http):
 
 
 def test_what_easel_does_not_do_is_said_in_the_warnings(http):
-    info = json.loads(txt2img(http, refiner_checkpoint="sdxl-refiner", subseed_strength=0.5).json()["info"])
+    info = json.loads(txt2img(http, refiner_checkpoint="sdxl-refiner").json()["info"])
     assert any(w.startswith("refiner_checkpoint") for w in info["warnings"])
-    assert any(w.startswith("subseed_strength") for w in info["warnings"])
+
+
+def test_variation_seeds_as_a1111_numbers_them_across_batches(http):
+    def pictures(**fields):
+        answer = txt2img(http, **{"seed": 40, "batch_size": 2, "n_iter": 2, "steps": 3, **fields}).json()
+        return [np.asarray(decoded(text).convert("RGB")) for text in answer["images"]], json.loads(answer["info"])
+
+    plain, _ = pictures()
+    varied, info = pictures(subseed=7, subseed_strength=1.0)
+    toward, _ = pictures(seed=7, n_iter=1, batch_size=4)
+    assert info["all_subseeds"] == [7, 8, 9, 10] and info["subseed_strength"] == 1.0
+    assert "Variation seed: 9, Variation seed strength: 1" in info["infotexts"][2]
+    # strength 1 is the variation seed's own picture: picture i of the whole job that of seed 7 + i
+    assert all(np.abs(a.astype(int) - b.astype(int)).mean() < 3 for a, b in zip(varied, toward))
+    assert not np.array_equal(varied[0], plain[0])
+    refused(txt2img(http, subseed_strength=2), "subseed_strength")
 
 
 def test_tiling_is_honoured_and_easel_s_freeu_and_pag_scale_are_taken(http):

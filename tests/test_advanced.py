@@ -95,3 +95,8 @@ def test_png_info_turns_them_on_and_off_as_the_picture_was_made():
     assert (values["tiling"], values["freeu"], values["pag_scale"]) == (True, True, 2.5)
     values = dict(zip(SHARED_NAMES, settings_from("a wall\nSteps: 3, Sampler: Euler, Seed: 1", info)[0]))
     assert (values["tiling"], values["freeu"], values["pag_scale"]) == (False, False, 0.0)
+    assert (values["subseed"], values["subseed_strength"], values["seed_resize_from_w"]) == (-1, 0.0, 0)
+    varied = "a wall\nSteps: 3, Seed: 1, Variation seed: 12, Variation seed strength: 0.25, Seed resize from: 128x96"
+    values = dict(zip(SHARED_NAMES, settings_from(varied, info)[0]))
+    assert (values["subseed"], values["subseed_strength"], values["seed_resize_from_w"],
+            values["seed_resize_from_h"]) == ("12", "0.25", 128, 96)

@@ -72,6 +72,13 @@ def test_the_advanced_settings_through_gradio_client(client):
     assert (settings["Tiling"], settings["PAG scale"]) == ("True", "2") and settings["FreeU"].startswith("b1 1.5")
 
 
+def test_a_variation_seed_through_gradio_client(client):
+    gallery, _, _ = client.predict(prompt="a meadow", steps=2, seed=3, subseed=9, subseed_strength=0.4,
+                                   api_name="/txt2img")
+    settings = parameters_of(gallery)[1]["settings"]
+    assert (settings["Variation seed"], settings["Variation seed strength"]) == ("9", "0.4")
+
+
 def test_img2img(client, files):
     gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), prompt="a painting", strength=0.5, steps=4,
                                    seed=1, api_name="/img2img")

@@ -106,6 +106,16 @@ def test_tiling_freeu_and_pag_from_the_advanced_settings(page):
     info = wait_for_parameters(page, "txt2img", "a seamless brick wall")
     assert "Tiling: True" in info and "FreeU: b1 1.5" in info and "PAG scale: 2" in info
     page.screenshot(path=ARTIFACTS / "01b-advanced.png", full_page=True)
+    page.locator("#txt2img-variation").get_by_text("Variation seed").first.click()
+    page.locator("#txt2img-subseed input").fill("77")
+    page.locator("#txt2img-subseed_strength input[type=number]").fill("0.3")
+    page.locator("#txt2img-subseed_strength input[type=number]").press("Enter")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "Variation seed: 77")
+    assert "Variation seed strength: 0.3" in info
+    page.screenshot(path=ARTIFACTS / "01c-variation-seed.png", full_page=True)
+    page.locator("#txt2img-subseed_strength input[type=number]").fill("0")
+    page.locator("#txt2img-subseed_strength input[type=number]").press("Enter")
     for name in ("tiling", "freeu"):  # off again, for the tests after this one
         page.locator(f"#txt2img-{name} input").uncheck()
     page.locator("#txt2img-pag_scale input[type=number]").fill("0")

@@ -73,6 +73,10 @@ class Panels:
     tiling: gr.Checkbox
     freeu: gr.Checkbox
     pag_scale: gr.Slider
+    subseed: gr.Number
+    subseed_strength: gr.Slider
+    seed_resize_from_w: gr.Slider
+    seed_resize_from_h: gr.Slider
     gallery: gr.Gallery = None
     info: gr.Textbox = None
     status: gr.Markdown = None
@@ -159,6 +163,11 @@ def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine, size
         shown["seed"] = widget("seed")
         dice = gr.Button("Random", scale=0, min_width=70, elem_id=f"{tab}-random-seed")
         shown["batch_size"] = widget("batch_size")
+    with gr.Accordion("Variation seed", open=False, elem_id=f"{tab}-variation"):
+        with gr.Row():
+            shown.update((name, widget(name)) for name in ("subseed", "subseed_strength"))
+        with gr.Row():
+            shown.update((name, widget(name)) for name in ("seed_resize_from_w", "seed_resize_from_h"))
     with gr.Row():
         shown["clip_skip"] = widget("clip_skip")
         shown["vae"] = widget("vae")

@@ -64,7 +64,8 @@ def create(studio):
             negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None, width=None,
             height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
-            tiling=None, freeu=None, pag_scale=None, history=None, run_id=None, request: gr.Request = None,
+            tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
+            seed_resize_from_w=None, seed_resize_from_h=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         units = [_unit(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
                        low_threshold, high_threshold)]
@@ -77,7 +78,9 @@ def create(studio):
                                   guidance_scale=guidance_scale, width=width, height=height, seed=seed,
                                   batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles,
-                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale)
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale,
+                                  subseed=subseed, subseed_strength=subseed_strength,
+                                  seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h)
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):

@@ -19,7 +19,8 @@ def create(studio):
             ad_dilate_erode=None, ad_inpaint_only_masked=None, ad_inpaint_only_masked_padding=None,
             ad_skip_img2img=None, restore_faces=None, prompt=None, negative_prompt=None,
             model=None, sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None,
-            batch_size=None, clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None,
+            batch_size=None, clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
+            seed_resize_from_w=None, seed_resize_from_h=None,
             history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
         start = sketched_or(image, sketch, studio.manager.settings.limits)
         generation = make_request(task="img2img", image=start, strength=strength,
@@ -28,6 +29,8 @@ def create(studio):
                                   width=width, height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles,
                                   tiling=tiling, freeu=freeu, pag_scale=pag_scale,
+                                  subseed=subseed, subseed_strength=subseed_strength,
+                                  seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h,
                                   restore_faces=restore_faces, detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
                                       ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,

@@ -20,7 +20,8 @@ def create(studio):
     def inpaint(image=None, mask=None, invert_mask=None, mask_blur=None, inpaint_only_masked=None,
             only_masked_padding=None, strength=None, sketch=None, prompt=None, negative_prompt=None, model=None, sampler=None,
             steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
-            clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, history=None,
+            clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
+            seed_resize_from_w=None, seed_resize_from_h=None, history=None,
             run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
         limits = studio.manager.settings.limits
@@ -34,7 +35,9 @@ def create(studio):
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles,
-                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale)
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale,
+                                  subseed=subseed, subseed_strength=subseed_strength,
+                                  seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h)
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)

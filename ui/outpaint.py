@@ -19,7 +19,8 @@ def create(studio):
     def outpaint(image=None, left=None, right=None, up=None, down=None, fill=None, mask_blur=None, strength=None,
                  prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
                  width=None, height=None, seed=None, batch_size=None, clip_skip=None, vae=None, styles=None,
-                 tiling=None, freeu=None, pag_scale=None,
+                 tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
+            seed_resize_from_w=None, seed_resize_from_h=None,
                  history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # width and height are not asked for: the picture and the pixels added make the canvas
         grow = Outpaint(**given(left=left, right=right, up=up, down=down, fill=fill))
@@ -27,7 +28,9 @@ def create(studio):
                                   strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, seed=seed,
                                   batch_size=batch_size, clip_skip=clip_skip, vae=vae, styles=styles,
-                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale)
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale,
+                                  subseed=subseed, subseed_strength=subseed_strength,
+                                  seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h)
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
 
     top = top_row(TAB, studio.info)

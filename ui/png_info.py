@@ -70,6 +70,13 @@ def settings_from(text: str, info) -> tuple[list, list[str]]:
     values["styles"] = []  # the prompts read hold their styles already: choosing them again would add them twice
     # on or off as the picture was made: "Tiling: True", "FreeU: b1 1.5 ...", "PAG scale: 3" are written when on
     values["tiling"] = values.get("tiling") == "True"
+    values.setdefault("subseed", -1)  # no variation written: none
+    values.setdefault("subseed_strength", 0.0)
+    width, _, height = parsed["settings"].get("Seed resize from", "0x0").partition("x")
+    try:
+        values["seed_resize_from_w"], values["seed_resize_from_h"] = int(width), int(height)
+    except ValueError:  # a hand-edited file's nonsense: off
+        values["seed_resize_from_w"] = values["seed_resize_from_h"] = 0
     values["freeu"] = "freeu" in values
     try:
         values["pag_scale"] = float(values.get("pag_scale", 0))

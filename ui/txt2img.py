@@ -19,7 +19,8 @@ def create(studio):
             ad_inpaint_only_masked_padding=None, restore_faces=None, prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
-            tiling=None, freeu=None, pag_scale=None, history=None, run_id=None, request: gr.Request = None,
+            tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
+            seed_resize_from_w=None, seed_resize_from_h=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         second_pass = hires.hires_request(enable_hr, hr_upscaler, hr_scale, hr_second_pass_steps, hr_resize_x,
                                           hr_resize_y, hr_sampler_name, hr_prompt, hr_negative_prompt)
@@ -27,7 +28,9 @@ def create(studio):
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles,
-                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale, hires=second_pass,
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale,
+                                  subseed=subseed, subseed_strength=subseed_strength,
+                                  seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h, hires=second_pass,
                                   strength=denoising_strength if second_pass else None,
                                   restore_faces=restore_faces, detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
