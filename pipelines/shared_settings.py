@@ -4,7 +4,8 @@ Each entry is one field of GenerationRequest. The page builds its settings panel
 takes them in this order after each tab's own inputs; "Send to" and PNG Info fill them by name; the
 AUTOMATIC1111-compatible API maps its fields to them by `api`. A new shared setting is one entry here,
 its field in GenerationRequest and its use in the engine (plus a parameter of that name in each tab's
-handler: tests/test_shared_settings.py checks they agree).
+handler: tests/test_shared_settings.py checks they agree). `batch_count` alone is the page's, not the
+request's: the runner repeats the request.
 
 No torch and no Gradio here: the page and the API both read it.
 """
@@ -82,6 +83,9 @@ SHARED_SETTINGS: tuple[SharedSetting, ...] = (
     SharedSetting("seed_resize_from_w", "Resize seed from width", Widget("slider", 0, "max_side", 8), default=0,
                   info="0: off; else the seed's noise as drawn for this size, so a seed keeps its look at a new size"),
     SharedSetting("seed_resize_from_h", "Resize seed from height", Widget("slider", 0, "max_side", 8), default=0),
+    # not a request's: the page runs the request this many times, seeds continuing (ui/runner.py)
+    SharedSetting("batch_count", "Batch count", Widget("slider", 1, 16, 1), default=1, api="n_iter",
+                  info="Batches one after the other, seeds continuing"),
 )
 BY_NAME = {setting.name: setting for setting in SHARED_SETTINGS}
 NAMES = tuple(BY_NAME)

@@ -116,6 +116,15 @@ def test_tiling_freeu_and_pag_from_the_advanced_settings(page):
     page.screenshot(path=ARTIFACTS / "01c-variation-seed.png", full_page=True)
     page.locator("#txt2img-subseed_strength input[type=number]").fill("0")
     page.locator("#txt2img-subseed_strength input[type=number]").press("Enter")
+    page.locator("#txt2img-batch_count input[type=number]").fill("2")  # two batches, one after the other
+    page.locator("#txt2img-batch_count input[type=number]").press("Enter")
+    page.click("#txt2img-generate")
+    page.wait_for_function("() => document.querySelector('#txt2img-status')?.innerText.includes('batch 2 of 2')")
+    assert page.locator("#txt2img-gallery .thumbnail-item").count() == 2 or \
+        page.locator("#txt2img-gallery img").count() >= 2
+    page.screenshot(path=ARTIFACTS / "01d-batch-count.png", full_page=True)
+    page.locator("#txt2img-batch_count input[type=number]").fill("1")
+    page.locator("#txt2img-batch_count input[type=number]").press("Enter")
     for name in ("tiling", "freeu"):  # off again, for the tests after this one
         page.locator(f"#txt2img-{name} input").uncheck()
     page.locator("#txt2img-pag_scale input[type=number]").fill("0")

@@ -19,7 +19,7 @@ def page(tiny_dir):
     return demo
 
 
-@pytest.mark.parametrize("tab", ["txt2img", "img2img", "inpaint", "controlnet"])
+@pytest.mark.parametrize("tab", ["txt2img", "img2img", "inpaint", "outpaint", "controlnet"])
 def test_every_tab_takes_the_shared_settings_by_their_declared_names_in_order(page, tab):
     [block] = [fn for fn in page.fns.values() if fn.api_name == tab]
     parameters = [name for name in inspect.signature(block.fn).parameters if name not in ("progress", "request")]

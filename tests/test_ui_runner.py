@@ -167,3 +167,22 @@ def test_whose_picture_a_run_makes():
                                     session_hash="s1")) == "browser:0b8e5c1e-4f1a-4c55-9b4e-123456789abc"
     assert owner_of(SimpleNamespace(username=None, cookies={"easel_browser": "<script>"}, session_hash="s1")) == \
         "session:s1"  # a cookie that is not one the page made
+
+
+def test_a_batch_count_runs_the_batches_in_turn_with_the_seeds_continuing(manager, tmp_path):
+    from pipelines.metadata import parse_parameters
+
+    runner = Runner(manager, None)
+    request = GenerationRequest(prompt="a field", steps=2, width=64, height=64, seed=30, batch_size=2, subseed=50,
+                                subseed_strength=0.5)
+    updates = list(runner.run(request, [], no_progress, count=3))
+    pictures = [update[0] for update in updates if isinstance(update[0], list)]
+    assert [len(shown) for shown in pictures] == [2, 4, 6]  # the gallery grows as each batch ends
+    assert [caption for _, caption in pictures[-1]] == [f"seed {s}" for s in range(30, 36)]
+    history = updates[-1][3]
+    assert len(history) == 6 and "Batch count" not in history[0][1]
+    newest = parse_parameters(history[0][1])["settings"]  # the last batch's first picture is the newest
+    assert (newest["Seed"], newest["Variation seed"]) == ("34", "54")
+    assert "batch 3 of 3" in updates[-1][2]
+    with pytest.raises(Exception, match="batch_count"):
+        list(runner.run(request, [], no_progress, count=40))

@@ -77,6 +77,7 @@ class Panels:
     subseed_strength: gr.Slider
     seed_resize_from_w: gr.Slider
     seed_resize_from_h: gr.Slider
+    batch_count: gr.Slider
     gallery: gr.Gallery = None
     info: gr.Textbox = None
     status: gr.Markdown = None
@@ -163,6 +164,7 @@ def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine, size
         shown["seed"] = widget("seed")
         dice = gr.Button("Random", scale=0, min_width=70, elem_id=f"{tab}-random-seed")
         shown["batch_size"] = widget("batch_size")
+        shown["batch_count"] = widget("batch_count")
     with gr.Accordion("Variation seed", open=False, elem_id=f"{tab}-variation"):
         with gr.Row():
             shown.update((name, widget(name)) for name in ("subseed", "subseed_strength"))

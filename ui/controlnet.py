@@ -65,7 +65,7 @@ def create(studio):
             height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
             tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
-            seed_resize_from_w=None, seed_resize_from_h=None, history=None, run_id=None, request: gr.Request = None,
+            seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         units = [_unit(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
                        low_threshold, high_threshold)]
@@ -81,7 +81,7 @@ def create(studio):
                                   tiling=tiling, freeu=freeu, pag_scale=pag_scale,
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h)
-        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
+        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request), batch_count)
 
     def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):
         unit = _unit(control_type, control_image, preprocessor, 1.0, 0.0, 1.0, low, high)

@@ -20,7 +20,7 @@ def create(studio):
             ad_skip_img2img=None, restore_faces=None, prompt=None, negative_prompt=None,
             model=None, sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None,
             batch_size=None, clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
-            seed_resize_from_w=None, seed_resize_from_h=None,
+            seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None,
             history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
         start = sketched_or(image, sketch, studio.manager.settings.limits)
         generation = make_request(task="img2img", image=start, strength=strength,
@@ -35,7 +35,7 @@ def create(studio):
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
                                       ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,
                                       ad_inpaint_only_masked_padding, ad_skip_img2img))
-        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
+        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request), batch_count)
 
     top = top_row(TAB, studio.info)
     with gr.Row():

@@ -21,7 +21,7 @@ def create(studio):
             only_masked_padding=None, strength=None, sketch=None, prompt=None, negative_prompt=None, model=None, sampler=None,
             steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
-            seed_resize_from_w=None, seed_resize_from_h=None, history=None,
+            seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None, history=None,
             run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
         limits = studio.manager.settings.limits
@@ -38,7 +38,7 @@ def create(studio):
                                   tiling=tiling, freeu=freeu, pag_scale=pag_scale,
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h)
-        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
+        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request), batch_count)
 
     top = top_row(TAB, studio.info)
     with gr.Row():

@@ -20,7 +20,7 @@ def create(studio):
                  prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
                  width=None, height=None, seed=None, batch_size=None, clip_skip=None, vae=None, styles=None,
                  tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
-            seed_resize_from_w=None, seed_resize_from_h=None,
+            seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None,
                  history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # width and height are not asked for: the picture and the pixels added make the canvas
         grow = Outpaint(**given(left=left, right=right, up=up, down=down, fill=fill))
@@ -31,7 +31,7 @@ def create(studio):
                                   tiling=tiling, freeu=freeu, pag_scale=pag_scale,
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h)
-        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
+        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request), batch_count)
 
     top = top_row(TAB, studio.info)
     with gr.Row():

@@ -14,6 +14,7 @@ lost on a loaded machine: the page sent none for a run whose start it had not ye
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import queue
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines import SUFFIXES, CancelToken, Engine, GenerationCancelled, GenerationRequest, InvalidRequest, \
+from pipelines import SHARED_BY_NAME, SUFFIXES, CancelToken, Engine, GenerationCancelled, GenerationRequest, InvalidRequest, \
     picture_bytes, pillow_format, write_png
 from server.outputs import picture_name
 from server.picture_store import PictureStore, store_for
@@ -40,6 +41,7 @@ UPDATE_PERIOD = 0.25  # seconds between updates to the page (progress, preview) 
 EARLY_STOPS_KEPT = 1000  # ids of runs stopped before they started, remembered until they start
 STOP_IDS_LIMIT = 16  # the page sends a tab's few latest run ids; more than this is not the page
 RUN_ID_LENGTH = 64  # the page's run ids are UUIDs (36 characters); anything longer is not one of them
+MAX_BATCH_COUNT = int(SHARED_BY_NAME["batch_count"].widget.maximum)  # A1111's batch count, as the slider allows
 
 
 @dataclass
@@ -79,8 +81,11 @@ class Runner:
                     self._early_stops.popitem(last=False)
 
     def run(self, generation: GenerationRequest, history: list | None, progress: gr.Progress,
-            run_id: str | None = None, owner: str | None = None):
-        """Yield (gallery, info, status, history) updates until the run ends; raise gr.Error on failure."""
+            run_id: str | None = None, owner: str | None = None, count=None):
+        """Yield (gallery, info, status, history) updates until the run ends; raise gr.Error on failure.
+
+        `count` is A1111's batch count: that many runs of the request one after the other, each starting at the
+        seed (and variation seed) after the last one's pictures, the gallery growing as each ends."""
         token = CancelToken()  # this run's own: only its Stop (by run id) or closing this generator end it
         run_id = _valid_run_id(run_id)
         if run_id:
@@ -89,6 +94,47 @@ class Runner:
                 if run_id in self._early_stops:  # its Stop came while it waited in the queue
                     del self._early_stops[run_id]
                     token.cancel()
+        count = _batch_count(count)
+        shown_pictures: list = []
+        history = list(history or [])
+        try:
+            for batch in range(count):
+                label = f"batch {batch + 1}/{count}: " if count > 1 else ""
+                outcome = yield from self._run_once(generation, progress, token, label)
+                if isinstance(outcome.get("error"), GenerationCancelled):  # Stop: said once, where the status goes
+                    yield gr.skip(), gr.skip(), STOPPED, gr.skip()
+                    return
+                if isinstance(outcome.get("error"), InvalidRequest) and run_id:
+                    # a value the page sent cannot be used: said in the field's words, and the tab keeps its
+                    # pictures (an error would cover them); API callers, who send no run id, get the error itself
+                    error = outcome["error"]
+                    gr.Warning(f"{label_of(error.field)}: {error.detail}", title=label_of(error.field))
+                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    return
+                if "error" in outcome:
+                    raise user_error(outcome["error"])
+                result = outcome["result"]
+                for warning in result.warnings:
+                    gr.Warning(warning)
+                outputs = [self._write(result, index, owner) for index in range(len(result.images))]
+                self.files.written([o.path for o in outputs])  # and the oldest pictures go
+                # History shows the pictures still kept: an entry whose file went is dropped, not shown broken.
+                kept = [entry for entry in history if self.files.holds(entry[0])]
+                history = ([(o.path, o.infotext) for o in outputs] + kept)[:HISTORY_LIMIT]
+                shown_pictures += [(o.path, f"seed {s}") for o, s in zip(outputs, result.seeds)]
+                status = _status_line(result, self.manager) + (f" · batch {batch + 1} of {count}" if count > 1 else "")
+                yield list(shown_pictures), outputs[0].infotext if batch == 0 else gr.skip(), status, history
+                generation = _next_batch(generation, result)
+        finally:
+            # Closed by Gradio: Stop was pressed (its cancel names this run's event), the page was closed, or an
+            # API client cancelled. The run ends within a step.
+            token.cancel()
+            if run_id:
+                with self._runs_lock:
+                    self._runs.pop(run_id, None)
+
+    def _run_once(self, generation: GenerationRequest, progress: gr.Progress, token: CancelToken, label: str):
+        """One engine run in a thread, yielding progress and previews; returns {"result"} or {"error"}."""
         events: queue.Queue = queue.Queue()
         outcome: dict = {}
 
@@ -98,12 +144,12 @@ class Runner:
                     generation, on_step=lambda info: events.put(("step", info)),
                     on_preview=lambda picture: events.put(("preview", picture)), cancel=token,
                     on_status=lambda text: events.put(("status", text)))
-            except BaseException as error:  # noqa: BLE001 - handed to the page below, never lost
+            except BaseException as error:  # noqa: BLE001 - handed to the page by run(), never lost
                 outcome["error"] = error
             finally:
                 events.put(("done", None))
 
-        shown = {"progress": 0, "desc": "waiting for the device"}  # what the page's progress bar says
+        shown = {"progress": 0, "desc": label + "waiting for the device"}  # what the page's progress bar says
         thread = threading.Thread(target=work, name=f"generate-{generation.task}", daemon=True)
         preview, last_update = None, time.monotonic()
         try:
@@ -121,51 +167,25 @@ class Runner:
                 if kind == "done":
                     break
                 if kind == "status":
-                    shown = {"progress": 0, "desc": value}
+                    shown = {"progress": 0, "desc": label + value}
                 elif kind == "preview":
                     preview = value  # the engine makes them only as often as they are shown
                 elif kind == "step":
                     shown = {"progress": (value.step, value.total), "unit": "steps",
-                             "desc": f"step {value.step}/{value.total}, ETA {value.eta:.0f} s"}
+                             "desc": f"{label}step {value.step}/{value.total}, ETA {value.eta:.0f} s"}
                 if time.monotonic() - last_update >= UPDATE_PERIOD:
                     last_update = time.monotonic()
                     # Yield even with nothing new: only at a yield does Gradio notice a client that left or
-                    # cancelled, and close this generator, which stops the run (below).
+                    # cancelled, and close this generator, which stops the run (run's finally).
                     update, preview = ([self.files.preview(preview)] if preview is not None else gr.skip()), None
                     yield update, gr.skip(), gr.skip(), gr.skip()
                     # Each yield's message clears the page's progress bar. Gradio resumes this generator after
                     # queueing that message, so saying the progress again now keeps the bar up.
                     progress(**shown)
         finally:
-            # Closed by Gradio: Stop was pressed (its cancel names this run's event), the page was closed, or an
-            # API client cancelled. The run ends within a step.
             if thread.is_alive():
                 token.cancel()
-            if run_id:
-                with self._runs_lock:
-                    self._runs.pop(run_id, None)
-        if isinstance(outcome.get("error"), GenerationCancelled):  # Stop: said once, where the status goes
-            yield gr.skip(), gr.skip(), STOPPED, gr.skip()
-            return
-        if isinstance(outcome.get("error"), InvalidRequest) and run_id:
-            # a value the page sent cannot be used: said in the field's words, and the tab keeps its pictures
-            # (an error would cover them); API callers, who send no run id, get the error itself
-            error = outcome["error"]
-            gr.Warning(f"{label_of(error.field)}: {error.detail}", title=label_of(error.field))
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            return
-        if "error" in outcome:
-            raise user_error(outcome["error"])
-        result = outcome["result"]
-        for warning in result.warnings:
-            gr.Warning(warning)
-        outputs = [self._write(result, index, owner) for index in range(len(result.images))]
-        self.files.written([o.path for o in outputs])  # and the oldest pictures go
-        # History shows the pictures that are still kept: an entry whose file went is dropped, not shown broken.
-        kept = [entry for entry in history or [] if self.files.holds(entry[0])]
-        history = ([(o.path, o.infotext) for o in outputs] + kept)[:HISTORY_LIMIT]
-        status = _status_line(result, self.manager)
-        yield [(o.path, f"seed {s}") for o, s in zip(outputs, result.seeds)], result.infotexts[0], status, history
+        return outcome
 
     def keep(self, result, name: str, owner: str | None = None) -> Output:
         """Write a result that is not a generation (an Extras picture) as the tabs' pictures are written: shown from
@@ -217,3 +237,23 @@ def _status_line(result, manager) -> str:
 
 def _valid_run_id(run_id) -> str | None:
     return run_id if isinstance(run_id, str) and 0 < len(run_id) <= RUN_ID_LENGTH else None
+
+
+def _batch_count(count) -> int:
+    """The batch count a handler was given: a whole number from 1 (left out: 1); the engine's limits bound each
+    batch, and the tab's slider bounds the count."""
+    try:
+        number = int(float(count)) if count not in (None, "") else 1
+    except (TypeError, ValueError):
+        raise InvalidRequest("batch_count", f"must be a whole number from 1 to {MAX_BATCH_COUNT}, got {count!r}") from None
+    if not 1 <= number <= MAX_BATCH_COUNT or number != float(count or 1):
+        raise InvalidRequest("batch_count", f"must be a whole number from 1 to {MAX_BATCH_COUNT}, got {count!r}")
+    return number
+
+
+def _next_batch(generation: GenerationRequest, result) -> GenerationRequest:
+    """The next batch's request: its seeds (and variation seeds) after the pictures of this one, as A1111 counts."""
+    made = len(result.seeds)
+    subseed = result.parameters.get("subseed", generation.subseed)
+    return dataclasses.replace(generation, seed=result.seeds[-1] + 1,
+                               subseed=subseed + made if subseed is not None and subseed >= 0 else subseed)

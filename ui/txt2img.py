@@ -20,7 +20,7 @@ def create(studio):
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
             tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
-            seed_resize_from_w=None, seed_resize_from_h=None, history=None, run_id=None, request: gr.Request = None,
+            seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         second_pass = hires.hires_request(enable_hr, hr_upscaler, hr_scale, hr_second_pass_steps, hr_resize_x,
                                           hr_resize_y, hr_sampler_name, hr_prompt, hr_negative_prompt)
@@ -36,7 +36,7 @@ def create(studio):
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
                                       ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,
                                       ad_inpaint_only_masked_padding))
-        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request))
+        yield from studio.runner.run(generation, history, progress, run_id, owner_of(request), batch_count)
 
     top = top_row(TAB, studio.info)
     with gr.Row():

@@ -85,7 +85,7 @@ def generation_seconds(arguments: dict, preloaded_model: str | None = None) -> i
     # Outpaint's canvas: its picture's size (the hidden size sliders follow the upload) and the pixels added
     width += _number(arguments.get("left"), 0) + _number(arguments.get("right"), 0)
     height += _number(arguments.get("up"), 0) + _number(arguments.get("down"), 0)
-    batch = _number(arguments.get("batch_size"), DEFAULTS["batch_size"])
+    batch = _number(arguments.get("batch_size"), DEFAULTS["batch_size"]) * _number(arguments.get("batch_count"), 1)
     units = bool(arguments.get("control_type")) + bool(arguments.get("enable_unit_2") and arguments.get("control_type_2"))
     work = steps * batch * width * height / 2**20 * SECONDS_PER_MEGAPIXEL_STEP * (1 + CONTROLNET_SHARE * units)
     if arguments.get("adetailer"):  # a pass per face, at the detailer's strength: about half a picture more
