@@ -95,42 +95,6 @@ def test_type_a_prompt_and_generate(page):
     page.screenshot(path=ARTIFACTS / "01-text-to-image.png", full_page=True)
 
 
-def test_tiling_freeu_and_pag_from_the_advanced_settings(page):
-    page.locator("#txt2img-advanced").get_by_text("Advanced").click()
-    page.locator("#txt2img-tiling input").check()
-    page.locator("#txt2img-freeu input").check()
-    page.locator("#txt2img-pag_scale input[type=number]").fill("2")
-    page.locator("#txt2img-pag_scale input[type=number]").press("Enter")
-    page.fill("#txt2img-prompt textarea", "a seamless brick wall")
-    page.click("#txt2img-generate")
-    info = wait_for_parameters(page, "txt2img", "a seamless brick wall")
-    assert "Tiling: True" in info and "FreeU: b1 1.5" in info and "PAG scale: 2" in info
-    page.screenshot(path=ARTIFACTS / "01b-advanced.png", full_page=True)
-    page.locator("#txt2img-variation").get_by_text("Variation seed").first.click()
-    page.locator("#txt2img-subseed input").fill("77")
-    page.locator("#txt2img-subseed_strength input[type=number]").fill("0.3")
-    page.locator("#txt2img-subseed_strength input[type=number]").press("Enter")
-    page.click("#txt2img-generate")
-    info = wait_for_parameters(page, "txt2img", "Variation seed: 77")
-    assert "Variation seed strength: 0.3" in info
-    page.screenshot(path=ARTIFACTS / "01c-variation-seed.png", full_page=True)
-    page.locator("#txt2img-subseed_strength input[type=number]").fill("0")
-    page.locator("#txt2img-subseed_strength input[type=number]").press("Enter")
-    page.locator("#txt2img-batch_count input[type=number]").fill("2")  # two batches, one after the other
-    page.locator("#txt2img-batch_count input[type=number]").press("Enter")
-    page.click("#txt2img-generate")
-    page.wait_for_function("() => document.querySelector('#txt2img-status')?.innerText.includes('batch 2 of 2')")
-    assert page.locator("#txt2img-gallery .thumbnail-item").count() == 2 or \
-        page.locator("#txt2img-gallery img").count() >= 2
-    page.screenshot(path=ARTIFACTS / "01d-batch-count.png", full_page=True)
-    page.locator("#txt2img-batch_count input[type=number]").fill("1")
-    page.locator("#txt2img-batch_count input[type=number]").press("Enter")
-    for name in ("tiling", "freeu"):  # off again, for the tests after this one
-        page.locator(f"#txt2img-{name} input").uncheck()
-    page.locator("#txt2img-pag_scale input[type=number]").fill("0")
-    page.locator("#txt2img-pag_scale input[type=number]").press("Enter")
-
-
 def test_paint_a_mask_and_inpaint(page, photo):
     open_tab(page, "Inpaint", "#inpaint-editor")
     upload(page, "#inpaint-editor", photo, "document.querySelector('#inpaint-width input[type=number]').value === '128'")
@@ -470,3 +434,40 @@ def test_extras_upscales_restores_the_face_and_filters_with_a_before_after_slide
         "() => (document.querySelector('#extras-info textarea')?.value || '').includes('Filters: saturation 0')")
     assert "GFPGAN visibility: 1" in page.input_value("#extras-info textarea")  # the face is not restored again
     page.screenshot(path=ARTIFACTS / "09-extras.png", full_page=True)
+
+
+def test_tiling_freeu_and_pag_from_the_advanced_settings(page):
+    open_tab(page, "Text to image", "#txt2img-generate")
+    page.locator("#txt2img-advanced").get_by_text("Advanced").click()
+    page.locator("#txt2img-tiling input").check()
+    page.locator("#txt2img-freeu input").check()
+    page.locator("#txt2img-pag_scale input[type=number]").fill("2")
+    page.locator("#txt2img-pag_scale input[type=number]").press("Enter")
+    page.fill("#txt2img-prompt textarea", "a seamless brick wall")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "a seamless brick wall")
+    assert "Tiling: True" in info and "FreeU: b1 1.5" in info and "PAG scale: 2" in info
+    page.screenshot(path=ARTIFACTS / "01b-advanced.png", full_page=True)
+    page.locator("#txt2img-variation").get_by_text("Variation seed").first.click()
+    page.locator("#txt2img-subseed input").fill("77")
+    page.locator("#txt2img-subseed_strength input[type=number]").fill("0.3")
+    page.locator("#txt2img-subseed_strength input[type=number]").press("Enter")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "Variation seed: 77")
+    assert "Variation seed strength: 0.3" in info
+    page.screenshot(path=ARTIFACTS / "01c-variation-seed.png", full_page=True)
+    page.locator("#txt2img-subseed_strength input[type=number]").fill("0")
+    page.locator("#txt2img-subseed_strength input[type=number]").press("Enter")
+    page.locator("#txt2img-batch_count input[type=number]").fill("2")  # two batches, one after the other
+    page.locator("#txt2img-batch_count input[type=number]").press("Enter")
+    page.click("#txt2img-generate")
+    page.wait_for_function("() => document.querySelector('#txt2img-status')?.innerText.includes('batch 2 of 2')")
+    assert page.locator("#txt2img-gallery .thumbnail-item").count() == 2 or \
+        page.locator("#txt2img-gallery img").count() >= 2
+    page.screenshot(path=ARTIFACTS / "01d-batch-count.png", full_page=True)
+    page.locator("#txt2img-batch_count input[type=number]").fill("1")
+    page.locator("#txt2img-batch_count input[type=number]").press("Enter")
+    for name in ("tiling", "freeu"):  # off again, for the tests after this one
+        page.locator(f"#txt2img-{name} input").uncheck()
+    page.locator("#txt2img-pag_scale input[type=number]").fill("0")
+    page.locator("#txt2img-pag_scale input[type=number]").press("Enter")
