@@ -36,8 +36,10 @@ def info(plan, results: list, job) -> dict:
     settings = parse_parameters(results[0].infotexts[0])["settings"] if results else {}
     seeds = [seed for result in results for seed in result.seeds]
     infotexts = [text for result in results for text in result.infotexts]
-    prompts = [resolved.get("prompt", first.prompt or "")] * len(seeds)
-    negatives = [resolved.get("negative_prompt", first.negative_prompt or "")] * len(seeds)
+    # each picture's own prompts where a template drew them (wildcards), else the request's for all
+    prompts = [p for r in results for p in (r.prompts or [r.parameters.get("prompt", first.prompt or "")] * len(r.seeds))]
+    negatives = [p for r in results for p in (r.negative_prompts or
+                                              [r.parameters.get("negative_prompt", first.negative_prompt or "")] * len(r.seeds))]
     warnings = list(dict.fromkeys([*plan.warnings, *(w for result in results for w in result.warnings)]))
     if job.interrupted:
         warnings.append(f"interrupted: {len(seeds)} of {len(plan.requests) * (first.batch_size or 1)} pictures were made")

@@ -264,6 +264,17 @@ class Library:
         """GFPGAN and CodeFormer, those of them with a model file: name -> the file (model_folders.restorer_files)."""
         return restorer_files(self.found.face_restorers)
 
+    def wildcards_folder(self) -> Path | None:
+        """Where the wildcard files are (wildcards.py): `wildcards` in a model folder, else where A1111's
+        sd-dynamic-prompts or ComfyUI keep them beside it, else beside styles.csv; the first that exists."""
+        places = []
+        for folder in self.folders:
+            places += [folder / "wildcards", folder.parent / "extensions" / "sd-dynamic-prompts" / "wildcards",
+                       folder.parent / "wildcards"]
+        if self.styles_file is not None:
+            places.append(self.styles_file.parent / "wildcards")
+        return next((place for place in places if place.is_dir()), None)
+
     def save_style(self, style: Style) -> None:
         """Add or replace a style in styles.csv (A1111's format, so A1111 reads it too)."""
         if self.styles_file is None:

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
-from . import freeu, styles, tiling, upscalers, vae, variation
+from . import freeu, series, styles, tiling, upscalers, vae, variation, wildcards
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -39,7 +39,7 @@ from .samplers import SAMPLERS, make_scheduler
 from .engine_settings import EngineSettings
 from .tasks import call_arguments, make_view
 from .metadata import format_parameters, read_parameters
-from .validation import validate, validate_extras
+from .validation import series_numbers, validate, validate_extras
 from .version import VERSION  # the one place it is written; others import it from here
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,18 @@ class PipelineManager:
                  on_status: Callable[[str], None] | None = None) -> GenerationResult:
         """Run one request. Raises InvalidRequest, ModelLoadError, GenerationCancelled or OutOfMemory."""
         cancel = cancel or CancelToken()
+        if wildcards.uses_wildcards(request):  # a prompt drawn per picture: each picture is a run of its own
+            batch, seed, subseed, strength = series_numbers(request, self.settings.limits)
+            seed = seed if seed >= 0 else random.randrange(MAX_SEED - batch)
+            if subseed < 0 and strength > 0:
+                subseed = random.randrange(MAX_SEED - batch)
+            requests = wildcards.per_picture(dataclasses.replace(request, batch_size=batch), seed, subseed,
+                                             self.library.wildcards_folder())
+            return series.run(requests, lambda one, step: self._generate(one, step, on_preview, cancel, on_status),
+                              on_step)
+        return self._generate(request, on_step, on_preview, cancel, on_status)
+
+    def _generate(self, request: GenerationRequest, on_step, on_preview, cancel: CancelToken, on_status) -> GenerationResult:
         started = time.perf_counter()
         entry = self._entry(request.model)  # the request's model, resolved once for the whole run
         facts = self._facts_of(entry)

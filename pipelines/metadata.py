@@ -29,6 +29,8 @@ from PIL.PngImagePlugin import PngInfo
 
 PARAMETERS_KEY = "parameters"
 NEGATIVE_PROMPT_PREFIX = "Negative prompt:"
+TEMPLATE_PREFIX = "Template:"  # sd-dynamic-prompts: the template a prompt was drawn from, on a line of its own
+NEGATIVE_TEMPLATE_PREFIX = "Negative Template:"
 
 # Verbatim from A1111, so that a settings line is split exactly as it splits it.
 _RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -96,6 +98,11 @@ def format_parameters(p: Mapping[str, Any]) -> str:
         lines.append(f"{NEGATIVE_PROMPT_PREFIX} {p['negative_prompt']}")
     if pairs:
         lines.append(", ".join(pairs))
+    # sd-dynamic-prompts' lines, after the settings: the templates the prompts were drawn from
+    if p.get("template"):
+        lines.append(f"{TEMPLATE_PREFIX} {p['template']}")
+    if p.get("negative_template"):
+        lines.append(f"{NEGATIVE_TEMPLATE_PREFIX} {p['negative_template']}")
     # A1111 strips the whole text too, so an empty prompt leaves no blank first line.
     return "\n".join(lines).strip()
 
@@ -107,6 +114,16 @@ def _unquote(value: str) -> str:
         return value
 
 
+def _without_templates(text: str) -> tuple[str, dict]:
+    """The infotext without sd-dynamic-prompts' trailing `Template:` / `Negative Template:` lines, and those."""
+    templates = {}
+    for prefix, key in ((NEGATIVE_TEMPLATE_PREFIX, "negative_template"), (TEMPLATE_PREFIX, "template")):
+        head, found, tail = text.rpartition(f"\n{prefix} ")
+        if found and "\n" not in tail:
+            text, templates[key] = head.rstrip(), tail.strip()
+    return text, templates
+
+
 def parse_parameters(text: str) -> dict[str, Any]:
     """Parse an A1111 infotext.
 
@@ -115,7 +132,8 @@ def parse_parameters(text: str) -> dict[str, Any]:
     the settings that are present and well-formed. As in A1111, each prompt line
     is stripped of surrounding whitespace.
     """
-    *lines, last = text.strip().split("\n")
+    text, templates = _without_templates(text.strip())
+    *lines, last = text.split("\n")
     # A1111's rule: the last line is the settings line only if it holds at least
     # 3 "key: value" pairs, so that a prompt line like "style: anime" stays prompt.
     if len(_RE_PARAM.findall(last)) < 3:
@@ -143,6 +161,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
         "prompt": "\n".join(prompt).lstrip("\n"),
         "negative_prompt": "\n".join(negative).lstrip("\n"),
         "settings": settings,
+        **templates,
     }
     for key, (name, convert) in _TYPED_SETTINGS.items():
         if key in settings:

@@ -172,7 +172,8 @@ def infotext(request, model_name: str, model_hash: str | None, seed: int, fallba
         settings["Memory fallback"] = "; ".join(fallbacks)
     settings["Version"] = f"Easel {VERSION}"
     return format_parameters({"prompt": request.prompt, "negative_prompt": request.negative_prompt,
-                              "settings": settings})
+                              "settings": settings, "template": request.prompt_template,
+                              "negative_template": request.negative_template})
 
 
 def made_with(request, entry, base, scheduler, controlnet_names: list[str], maps: list, mode: str,

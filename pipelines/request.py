@@ -109,6 +109,9 @@ class GenerationRequest:
     model: str | None = None  # a name from the model library; None: the library's default
     prompt: str = ""
     negative_prompt: str = ""
+    # the dynamic-prompt templates the prompts were drawn from (wildcards.py), kept for the infotext; "": none
+    prompt_template: str = ""
+    negative_template: str = ""
     seed: int = -1  # -1: random; image i of a batch uses seed + i
     # A1111's variation seed (variation.py): the noise moved toward subseed's by subseed_strength; seed_resize_from:
     # the seed's noise as drawn for that size (0: off)
@@ -195,6 +198,9 @@ class GenerationResult:
     warnings: list[str] = field(default_factory=list)  # what was adjusted, for the user to see
     records: list[dict] = field(default_factory=list)  # how each picture was made (provenance.py), one per image
     credentials: object = None  # signs the pictures' C2PA manifests when written (content_credentials.py)
+    # each picture's prompts as drawn from a template (wildcards.py); empty: every picture had the request's
+    prompts: list[str] = field(default_factory=list)
+    negative_prompts: list[str] = field(default_factory=list)
 
 
 # --- serving -------------------------------------------------------------------------------------

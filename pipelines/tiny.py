@@ -10,7 +10,7 @@ writes, under DIR:
     sdxl-tiny/                  an SDXL-like base (two text encoders, micro-conditioning)
     controlnet-sd15-canny-tiny/ controlnet-sd15-tile-tiny/ controlnet-sdxl-canny-tiny/
     models.yaml                 a model library naming all of the above
-    a1111/                      an A1111 folder with LoRAs, an embedding, a VAE, upscalers, GFPGAN and styles.csv
+    a1111/                      an A1111 folder with LoRAs, an embedding, a VAE, upscalers, GFPGAN, styles.csv, wildcards
                                 (tiny_extras.py)
 
 The pictures they make are noise, but every file is what a real model ships, so the app loads them
@@ -205,7 +205,8 @@ EXTRAS_DIR = "a1111"
 EXTRAS = ("a1111/models/Lora/tiny-lora.safetensors", "a1111/models/Lora/styles/tiny-lora-peft.safetensors",
           "a1111/models/Lora/tiny-lora-sdxl.safetensors", "a1111/models/VAE/tiny-vae.safetensors",
           "a1111/embeddings/tinyemb.pt", "a1111/styles.csv", "a1111/models/ESRGAN/tiny-esrgan.safetensors",
-          "a1111/models/RealESRGAN/tiny-realesr-compact.pth", "a1111/models/GFPGAN/GFPGANv1.4.pth")
+          "a1111/models/RealESRGAN/tiny-realesr-compact.pth", "a1111/models/GFPGAN/GFPGANv1.4.pth",
+          "a1111/extensions/sd-dynamic-prompts/wildcards/colors.txt")
 
 
 def tiny_extras_dir(library_file: str | Path) -> Path:

@@ -9,6 +9,7 @@
     a1111/models/GFPGAN/GFPGANv1.4.pth             GFPGAN v1.4, random weights at its one full size (174 MB, half precision)
     a1111/embeddings/tinyemb.pt                    an A1111-format embedding (string_to_param), 2 vectors
     a1111/styles.csv                               A1111's styles file
+    a1111/extensions/sd-dynamic-prompts/wildcards/colors.txt, animals/pets.txt   wildcards, where that extension keeps them
 
 Weights are random but large enough that each one visibly changes the tiny model's pictures.
 """
@@ -24,6 +25,11 @@ STYLES_CSV = """name,prompt,negative_prompt
 Cinematic,"cinematic still of {prompt}, shallow depth of field","cartoon, drawing"
 Vivid,"vivid colours","dull"
 """
+WILDCARDS = {  # the second names the first, as wildcard collections do
+    "colors.txt": "red\ngreen\nblue\n",
+    "animals/pets.txt": "a {small|large} cat\na __colors__ dog\n",
+}
+WILDCARDS_DIR = "extensions/sd-dynamic-prompts/wildcards"
 
 
 def write_extras(root: Path, sd15_folder: Path, sdxl_folder: Path) -> Path:
@@ -53,6 +59,10 @@ def write_extras(root: Path, sd15_folder: Path, sdxl_folder: Path) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.manual_seed(0)
             write(path)
+    for name, lines in WILDCARDS.items():
+        path = base / WILDCARDS_DIR / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(lines, encoding="utf-8")
     styles = base / "styles.csv"
     if not styles.exists():
         styles.write_text(STYLES_CSV, encoding="utf-8")

@@ -258,6 +258,15 @@ def validate(
     return resolved, warnings
 
 
+def series_numbers(request: GenerationRequest, limits: Limits = Limits()) -> tuple[int, int, int, float]:
+    """Batch size, seed, variation seed and its strength, checked before a batch is split into one run per
+    picture (wildcards draw a prompt per picture); `validate` checks each of those runs in full."""
+    return (_number("batch_size", request.batch_size, integer=True, low=1, high=limits.max_batch),
+            _number("seed", request.seed, integer=True, low=-1, high=MAX_SEED),
+            _number("subseed", request.subseed, integer=True, low=-1, high=MAX_SEED),
+            _number("subseed_strength", request.subseed_strength, integer=False, low=0, high=1))
+
+
 def _resolve_detailer(given: Detailer, resolved: GenerationRequest, task: str, samplers, limits: Limits,
                       warnings: list[str]) -> Detailer | None:
     """The detailer's units, checked by ADetailer's field names (`ad_confidence`; `detailer[1].ad_confidence` for

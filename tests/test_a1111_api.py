@@ -94,6 +94,18 @@ def test_txt2img_batches_have_consecutive_seeds_in_info_and_in_each_png(http):
     assert body["parameters"]["n_iter"] == 2 and "not_an_a1111_field" not in body["parameters"]
 
 
+def test_wildcards_draw_a_prompt_per_picture_listed_in_all_prompts(http):
+    response = txt2img(http, prompt="a __colors__ {house|boat}", seed=7, batch_size=2, n_iter=2)
+    assert response.status_code == 200, response.text
+    info = json.loads(response.json()["info"])
+    assert info["all_seeds"] == [7, 8, 9, 10] and len(info["all_prompts"]) == 4
+    for prompt, infotext in zip(info["all_prompts"], info["infotexts"]):
+        colour, thing = prompt.split(" ")[1:]
+        assert colour in ("red", "green", "blue") and thing in ("house", "boat")
+        assert infotext.startswith(prompt + "\n") and infotext.endswith("\nTemplate: a __colors__ {house|boat}")
+    assert refused(txt2img(http, prompt="__not_there__"), "prompt")
+
+
 def test_a_split_sampler_and_scheduler_name_easel_s_sampler(http):
     response = txt2img(http, sampler_name="DPM++ 2M", scheduler="Karras", seed=1)
     info = json.loads(response.json()["info"])

@@ -390,7 +390,7 @@ def test_click_a_lora_card_pick_an_embedding_and_generate_with_them(page):
     open_tab(page, "Text to image", "#txt2img-prompt textarea")
     page.fill("#txt2img-prompt textarea", "a (red:1.3) cat")
     page.fill("#txt2img-negative textarea", "")
-    page.get_by_text("LoRA, embeddings and styles").first.click()
+    page.get_by_text("LoRA, embeddings, wildcards and styles").first.click()
     card = page.locator("#txt2img-loras").get_by_text("tiny-lora", exact=True)
     card.wait_for(state="visible")
     card.click()
@@ -408,6 +408,23 @@ def test_click_a_lora_card_pick_an_embedding_and_generate_with_them(page):
     page.screenshot(path=ARTIFACTS / "12-generated-with-lora.png", full_page=True)
     card.click()  # a second click takes the tag out again
     page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value === 'a (red:1.3) cat'")
+
+
+def test_pick_a_wildcard_and_each_picture_draws_its_line(page):
+    open_tab(page, "Text to image", "#txt2img-prompt textarea")
+    page.fill("#txt2img-prompt textarea", "a {small|large} house")
+    accordion = page.locator("#txt2img-wildcard")
+    if not accordion.is_visible():
+        page.get_by_text("LoRA, embeddings, wildcards and styles").first.click()
+    page.locator("#txt2img-wildcard input").fill("colors")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#txt2img-prompt textarea').value === 'a {small|large} house, __colors__'")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "Template: a {small|large} house, __colors__")
+    drawn = info.split("\n")[0]
+    assert drawn.split(", ")[1] in ("red", "green", "blue") and drawn.split(", ")[0] in ("a small house", "a large house")
+    page.screenshot(path=ARTIFACTS / "12b-wildcards.png", full_page=True)
 
 
 def test_extras_upscales_restores_the_face_and_filters_with_a_before_after_slider(page, tmp_path):
