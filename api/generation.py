@@ -13,6 +13,7 @@ from server.picture_store import store_for
 from .errors import message_of
 from .jobs import Job
 from .results import response
+from .xyz_scripts import as_answered
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ def _run(manager, plan, job: Job) -> list:
     for iteration, request in enumerate(plan.requests):
         token = job.begin(iteration)
         try:
-            results.append(manager.generate(request, on_step=job.on_step, on_preview=job.on_preview, cancel=token,
-                                            on_status=job.on_status))
+            result = manager.generate(request, on_step=job.on_step, on_preview=job.on_preview, cancel=token,
+                                      on_status=job.on_status)
+            results.append(as_answered(result, plan.plot_lone_images))
         except GenerationCancelled:
             if job.interrupted:
                 break

@@ -26,7 +26,7 @@ from .translate import img2img_plan, txt2img_plan
 
 # webuiapi looks for "controlnet m2m" to know the ControlNet extension is there; it then sends an empty
 # unit list with every request that has none, which keeps its previous call's units from coming back.
-SCRIPTS = ["controlnet", "controlnet m2m", "adetailer"]  # "adetailer": webuiapi then sends its ADetailer units
+SCRIPTS = ["controlnet", "controlnet m2m", "adetailer", "x/y/z plot"]  # "adetailer": webuiapi then sends its ADetailer units
 
 
 def sdapi_router(context) -> APIRouter:

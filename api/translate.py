@@ -18,6 +18,7 @@ from .adetailer import detailer_plan
 from .control_units import ControlPlan, control_plan
 from .options import check_clip_skip, check_vae
 from .outpaint_scripts import is_outpaint_script, outpaint_from_script
+from .xyz_scripts import is_plot_script, plot_from_script
 from .pictures import decode_picture
 from .samplers import easel_sampler
 from .schemas import Generation, Img2Img, Txt2Img
@@ -44,6 +45,7 @@ class Plan:
     save_images: bool = False
     warnings: list[str] = field(default_factory=list)
     script_fields: dict = field(default_factory=dict)  # engine field -> its place in script_args
+    plot_lone_images: bool = True  # an X/Y/Z plot's answer holds each cell's pictures besides the grid
 
     def client_field(self, engine_field: str) -> str:
         if engine_field == "model":
@@ -62,9 +64,22 @@ def txt2img_plan(body: Txt2Img, options, limits) -> Plan:
         task.update(hires=_hires(body, warnings), **_given(strength=body.denoising_strength))
     details = detailer_plan(body.alwayson_scripts, warnings)
     task["detailer"] = details.detailer
+    script_fields = dict(details.fields)
+    plot = _plot(body, "txt2img", task, script_fields, warnings)
     plan = _plan("txt2img", body, task, control, options, limits, warnings, body.model_dump())
-    plan.script_fields = details.fields
+    plan.script_fields = script_fields
+    plan.plot_lone_images = plot
     return plan
+
+
+def _plot(body: Generation, kind: str, task: dict, script_fields: dict, warnings: list[str]) -> bool:
+    """A1111's X/Y/Z plot script into the task; whether its answer holds each cell's pictures."""
+    if not is_plot_script(body.script_name):
+        return True
+    script = plot_from_script(body.script_args, kind, warnings)
+    task["plot"] = script.plot
+    script_fields.update(script.fields)
+    return script.include_lone_images
 
 
 def _hires(body: Txt2Img, warnings: list[str]) -> HiresFix:
@@ -117,21 +132,23 @@ def img2img_plan(body: Img2Img, options, limits) -> Plan:
         script = outpaint_from_script(body.script_name, body.script_args, warnings)
         task.update(task="inpaint", outpaint=script.outpaint, mask_blur=script.mask_blur)
         script_fields.update(script.fields)
+    plot = _plot(body, "img2img", task, script_fields, warnings)
     echo = body.model_dump()
     if not body.include_init_images:  # as A1111: the pictures are not sent back
         echo.update(init_images=None, mask=None)
     plan = _plan("img2img", body, task, control, options, limits, warnings, echo)
     plan.script_fields = script_fields
+    plan.plot_lone_images = plot
     return plan
 
 
 def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options, limits, warnings: list[str],
           echo: dict) -> Plan:
     if body.script_name and body.script_name.strip().lower() not in ("", "none"):
-        if not (kind == "img2img" and is_outpaint_script(body.script_name)):
-            scripts = " or 'outpainting mk2' and 'poor man's outpainting' on img2img" if kind == "img2img" else ""
+        if not (kind == "img2img" and is_outpaint_script(body.script_name)) and not is_plot_script(body.script_name):
+            scripts = ", 'outpainting mk2' or 'poor man's outpainting'" if kind == "img2img" else ""
             raise InvalidRequest("script_name", f"Easel has no {kind} script {body.script_name!r}; leave script_name "
-                                                f"empty{scripts}")
+                                                f"empty, or use 'x/y/z plot'{scripts}")
     override = dict(body.override_settings or {})
     model_field = "sd_model_checkpoint"
     model = options.model

@@ -37,7 +37,11 @@ if TYPE_CHECKING:
     from .model_folders import paths_from_env
     from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
     from .request import (MAX_SEED, CancelToken, ControlUnit, ExtrasRequest, GenerationRequest, GenerationResult,
-                          Detailer, DetailerUnit, HiresFix, Limits, ModelFacts, Outpaint, StepInfo)
+                          Detailer, DetailerUnit, HiresFix, Limits, ModelFacts, Outpaint, Plot, PlotAxis, StepInfo)
+    from .wildcards import file_names as wildcard_names
+    from .xyz_plot import cell_count as plot_cell_count
+    from .xyz_plot import label_of as plot_axis_label
+    from .xyz_plot import offered as plot_axes
     from .detailer import DETECTORS as DETAILER_MODELS
     from .outpaint import FILLS as OUTPAINT_FILLS
     from .outpaint import MAX_PIXELS as OUTPAINT_MAX_PIXELS
@@ -71,7 +75,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "styles": ("Style", "save_style"),
     "provenance": ("SUFFIXES", "picture_bytes", "pillow_format", "png_of", "record_of", "write_picture", "write_png"),
     "request": ("MAX_SEED", "CancelToken", "ControlUnit", "ExtrasRequest", "GenerationRequest", "GenerationResult", "HiresFix",
-                "Limits", "ModelFacts", "Outpaint", "StepInfo", "Detailer", "DetailerUnit"),
+                "Limits", "ModelFacts", "Outpaint", "Plot", "PlotAxis", "StepInfo", "Detailer", "DetailerUnit"),
     "samplers": ("SAMPLERS",),
     "safety_checker": ("SAFETY_MODES", "checker_enabled"),
     "tiny_safety": ("write_tiny_safety_checker",),
@@ -98,6 +102,10 @@ _RENAMED = {
     "OUTPAINT_FILLS": ("outpaint", "FILLS"),
     "DETAILER_MODELS": ("detailer", "DETECTORS"),
     "OUTPAINT_MAX_PIXELS": ("outpaint", "MAX_PIXELS"),
+    "wildcard_names": ("wildcards", "file_names"),
+    "plot_axes": ("xyz_plot", "offered"),
+    "plot_axis_label": ("xyz_plot", "label_of"),
+    "plot_cell_count": ("xyz_plot", "cell_count"),
 }
 _WHERE = {name: (module, name) for module, names in _SOURCES.items() for name in names} | _RENAMED
 
@@ -106,7 +114,8 @@ __all__ = [  # every name above, and nothing else: the names front ends may use
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "HIRES_LATENT_MODES", "HiresFix", "InvalidRequest",
     "LazyEngine", "hires_from_infotext", "hires_sizes",
     "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OUTPAINT_FILLS",
-    "OUTPAINT_MAX_PIXELS", "OutOfMemory", "Outpaint",
+    "OUTPAINT_MAX_PIXELS", "OutOfMemory", "Outpaint", "Plot", "PlotAxis", "plot_axes", "plot_axis_label", "plot_cell_count",
+    "wildcard_names",
     "PARAMETERS_KEY", "PASS_THROUGH", "PREPROCESSORS", "PREPROCESSOR_PARAMETERS", "PipelineManager",
     "SAFETY_MODES", "SAMPLERS", "SHARED_API_NAMES", "SHARED_BY_NAME", "SHARED_NAMES", "SHARED_SETTINGS", "SUFFIXES",
     "SharedSetting", "StepInfo", "Style", "Verification", "checker_enabled", "control_type_from_name", "format_parameters", "paths_from_env",

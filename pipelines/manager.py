@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
-from . import freeu, series, styles, tiling, upscalers, vae, variation, wildcards
+from . import freeu, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -39,7 +39,7 @@ from .samplers import SAMPLERS, make_scheduler
 from .engine_settings import EngineSettings
 from .tasks import call_arguments, make_view
 from .metadata import format_parameters, read_parameters
-from .validation import series_numbers, validate, validate_extras
+from .validation import series_numbers, validate, validate_extras, validate_plot
 from .version import VERSION  # the one place it is written; others import it from here
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,10 @@ class PipelineManager:
                  on_status: Callable[[str], None] | None = None) -> GenerationResult:
         """Run one request. Raises InvalidRequest, ModelLoadError, GenerationCancelled or OutOfMemory."""
         cancel = cancel or CancelToken()
+        if request.plot is not None:  # one run per cell, each through this method, then the grid
+            axes = validate_plot(request.plot, request, self._plot_choices(), self.settings.limits)
+            return xyz_plot.run(request, axes, lambda one, step: self.generate(one, step, on_preview, cancel, on_status),
+                                lambda one: self._validated(one, self._entry(one.model)), self._marked, on_step)
         if wildcards.uses_wildcards(request):  # a prompt drawn per picture: each picture is a run of its own
             batch, seed, subseed, strength = series_numbers(request, self.settings.limits)
             seed = seed if seed >= 0 else random.randrange(MAX_SEED - batch)
@@ -120,8 +124,7 @@ class PipelineManager:
         started = time.perf_counter()
         entry = self._entry(request.model)  # the request's model, resolved once for the whole run
         facts = self._facts_of(entry)
-        resolved, warnings = validate(request, facts, self.samplers(), self.settings.limits, list(self.library.vaes()),
-                                      self.upscalers(), self.face_restorers())
+        resolved, warnings = self._validated(request, entry)
         resolved = styles.with_styles(resolved, self.library.styles(), warnings)  # before all else, as in A1111
         seed = resolved.seed if resolved.seed >= 0 else random.randrange(MAX_SEED - resolved.batch_size)
         if resolved.subseed < 0 and resolved.subseed_strength > 0:  # as A1111: a random variation seed
@@ -199,6 +202,15 @@ class PipelineManager:
         return GenerationResult(images=images, seeds=seeds, infotexts=infotexts, parameters=parameters,
                                 control_maps=maps, timings=timings, offload_mode=mode, fallbacks=fallbacks,
                                 warnings=warnings, records=records, credentials=self.credentials)
+
+    def _validated(self, request: GenerationRequest, entry: ModelEntry):
+        return validate(request, self._facts_of(entry), self.samplers(), self.settings.limits,
+                        list(self.library.vaes()), self.upscalers(), self.face_restorers())
+
+    def _plot_choices(self) -> dict[str, list[str]]:
+        """The names an X/Y/Z plot's axes may take, by the list they come from."""
+        return {"sampler": self.samplers(), "model": self.model_names(), "vae": list(self.library.vaes()),
+                "upscaler": self.upscalers(), "style": list(self.library.styles()), "restorer": self.face_restorers()}
 
     def embedding_report(self, name: str | None = None) -> dict:
         """The embeddings of the model folders as A1111's /embeddings answers: the ones this model can use under

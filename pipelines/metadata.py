@@ -107,6 +107,22 @@ def format_parameters(p: Mapping[str, Any]) -> str:
     return "\n".join(lines).strip()
 
 
+def with_settings(infotext: str, extra: Mapping[str, Any]) -> str:
+    """The infotext with more settings at the end of its settings line (as A1111's scripts add theirs)."""
+    text, templates = _without_templates(infotext.strip())
+    pairs = ", ".join(f"{key}: {_format_value(value)}" for key, value in extra.items() if value is not None)
+    *lines, last = text.split("\n")
+    if len(_RE_PARAM.findall(last)) < 3:  # no settings line yet: this one starts it
+        lines.append(last)
+        last = ""
+    lines.append(f"{last}, {pairs}" if last else pairs)
+    if templates.get("template"):
+        lines.append(f"{TEMPLATE_PREFIX} {templates['template']}")
+    if templates.get("negative_template"):
+        lines.append(f"{NEGATIVE_TEMPLATE_PREFIX} {templates['negative_template']}")
+    return "\n".join(lines)
+
+
 def _unquote(value: str) -> str:
     try:
         return json.loads(value)

@@ -28,6 +28,7 @@ class Limits:
     max_prompt_chars: int = 10_000
     max_input_pixels: int = 40_000_000  # larger uploads are refused before decoding (decompression bombs)
     max_control_units: int = 3
+    max_plot_pictures: int = 64  # pictures one X/Y/Z plot may make (cells x batch size)
 
 
 @dataclass
@@ -104,6 +105,25 @@ class Detailer:
 
 
 @dataclass
+class PlotAxis:
+    """One axis of an X/Y/Z plot: A1111's axis type ("Steps", "Prompt S/R", ...) and its values as typed."""
+
+    type: str = "Nothing"
+    values: str = ""  # A1111's: comma-separated, with ranges "1-5", "1-9 (+2)", "0.5-1.5 [3]"
+
+
+@dataclass
+class Plot:
+    """A1111's X/Y/Z plot script (xyz_plot.py): the request made once per cell, the pictures laid out as a grid."""
+
+    x: PlotAxis = field(default_factory=PlotAxis)
+    y: PlotAxis = field(default_factory=PlotAxis)
+    z: PlotAxis = field(default_factory=PlotAxis)
+    draw_legend: bool = True
+    margin_size: int = 0  # pixels between the cells
+
+
+@dataclass
 class GenerationRequest:
     task: str = "txt2img"
     model: str | None = None  # a name from the model library; None: the library's default
@@ -152,6 +172,8 @@ class GenerationRequest:
     # last, A1111's "Restore faces": a face restorer's name (GFPGAN, CodeFormer) over the faces of each picture
     restore_faces: str | None = None
     codeformer_weight: float = 0.5  # CodeFormer's: 0 its most changed faces, 1 the closest to the picture's
+    # the request made once per cell of a grid, an axis' values changing one field (xyz_plot.py)
+    plot: Plot | None = None
 
 
 @dataclass

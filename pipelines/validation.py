@@ -23,8 +23,9 @@ from . import detailer as detailing
 from . import freeu
 from . import hires as hires_fix
 from . import outpaint as outpainting
+from . import xyz_plot
 from .request import (MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, Detailer, DetailerUnit, ExtrasRequest,
-                      GenerationRequest, HiresFix, Limits, ModelFacts, Outpaint)
+                      GenerationRequest, HiresFix, Limits, ModelFacts, Outpaint, Plot, PlotAxis)
 
 MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text encoder
 MAX_PAG_SCALE = 10.0  # the PAG paper's pictures use 1-5; beyond 10 only noise
@@ -265,6 +266,135 @@ def series_numbers(request: GenerationRequest, limits: Limits = Limits()) -> tup
             _number("seed", request.seed, integer=True, low=-1, high=MAX_SEED),
             _number("subseed", request.subseed, integer=True, low=-1, high=MAX_SEED),
             _number("subseed_strength", request.subseed_strength, integer=False, low=0, high=1))
+
+
+# the numbers each plot axis takes; a cell's own check (validate) then holds each value to the model's limits
+_PLOT_BOUNDS = {"Seed": (-1, MAX_SEED), "Var. seed": (-1, MAX_SEED), "Var. strength": (0, 1), "Steps": (1, 10_000),
+                "Hires steps": (0, 10_000), "CFG Scale": (0, 30), "Clip skip": (1, MAX_CLIP_SKIP),
+                "Denoising": (0, 1), "LoRA weight": (-20, 20)}
+_TRUE = ("true", "yes", "y", "1")
+
+
+def validate_plot(plot: Any, request: GenerationRequest, choices: dict[str, list[str]],
+                  limits: Limits = Limits()) -> list[tuple[xyz_plot.Axis, list]]:
+    """The X, Y and Z axes of an X/Y/Z plot with their values typed, as A1111 reads them (ranges expanded,
+    names matched to the lists in `choices`); raises InvalidRequest naming x_type, x_values, y_type, ..."""
+    if not isinstance(plot, Plot):
+        raise InvalidRequest("plot", "must be an X/Y/Z plot's axes")
+    task = request.task
+    axes, taken = [], {}
+    for name, given in zip("xyz", (plot.x, plot.y, plot.z)):
+        given = given if isinstance(given, PlotAxis) else PlotAxis()
+        label = xyz_plot.label_of(given.type, task)
+        axis = _plot_axis(f"{name}_type", label, request, task)
+        if axis.label != xyz_plot.NOTHING:
+            if axis.label in taken:
+                raise InvalidRequest(f"{name}_type", f"{axis.label} is the {taken[axis.label].upper()} axis already")
+            taken[axis.label] = name
+        axes.append((axis, _plot_values(f"{name}_values", axis, given.values, request, choices)))
+    if all(axis.label == xyz_plot.NOTHING for axis, _ in axes):
+        raise InvalidRequest("x_type", "choose what the X axis changes (Steps, CFG Scale, Prompt S/R, ...)")
+    batch = _number("batch_size", request.batch_size, integer=True, low=1, high=limits.max_batch)
+    cells = math.prod(len(values) for _, values in axes)
+    if cells * batch > limits.max_plot_pictures:
+        longest = max(range(3), key=lambda i: len(axes[i][1]))
+        counts = " x ".join(str(len(values)) for _, values in axes)
+        raise InvalidRequest(f"{'xyz'[longest]}_values",
+                             f"the plot would make {cells * batch} pictures ({counts} cells x batch size {batch}); the "
+                             f"limit is {limits.max_plot_pictures}: use fewer values")
+    return axes
+
+
+def _plot_axis(field: str, label: Any, request: GenerationRequest, task: str) -> xyz_plot.Axis:
+    if label in ("", None):
+        label = xyz_plot.NOTHING
+    offered = xyz_plot.offered(task)
+    if label not in xyz_plot.AXES:
+        a1111 = any(label in listed for listed in xyz_plot.INDEXED.values())
+        why = (f"A1111's {label!r} axis changes a setting Easel does not have" if a1111
+               else f"{label!r} is not an axis type")
+        raise InvalidRequest(field, f"{why}; Easel's are: {', '.join(offered)}")
+    if label not in offered:
+        raise InvalidRequest(field, f"{label} is for text to image with the hires fix; this is {task}")
+    if label in xyz_plot.HIRES_AXES and request.hires is None:
+        raise InvalidRequest(field, f"{label} changes the hires fix's second pass: turn the hires fix on")
+    if label == "Denoising" and task == "txt2img" and request.hires is None:
+        raise InvalidRequest(field, "Denoising changes image to image's strength, or the hires fix's: turn it on")
+    if label == "LoRA weight" and not xyz_plot.has_lora(request.prompt):
+        raise InvalidRequest(field, "LoRA weight sets the weight of the prompt's <lora:name:weight> tags; it has none")
+    return xyz_plot.AXES[label]
+
+
+def _plot_values(field: str, axis: xyz_plot.Axis, given: Any, request: GenerationRequest,
+                 choices: dict[str, list[str]]) -> list:
+    if axis.kind == "nothing":
+        return [None]
+    if isinstance(given, (list, tuple)) and all(isinstance(v, str) for v in given):  # a dropdown's choices
+        values = [v.strip() for v in given]
+    elif isinstance(given, str):
+        values = xyz_plot.split_values(given)
+    else:
+        raise InvalidRequest(field, f"must be text: values separated by commas, got {type(given).__name__}")
+    values = [v for v in values if v != ""]
+    if not values:
+        raise InvalidRequest(field, f"{axis.label} needs values, separated by commas (ranges such as 10-30 (+10))")
+    if axis.kind in ("int", "float"):
+        low, high = _PLOT_BOUNDS[axis.label]
+        return [_number(field, v, integer=axis.kind == "int", low=low, high=high)
+                for v in xyz_plot.expand_ranges(values, axis.kind)]
+    if axis.kind == "permutations":
+        missing = [v for v in values if v not in request.prompt]
+        if missing:
+            raise InvalidRequest(field, f"Prompt order: {missing[0]!r} is not in the prompt")
+        import itertools
+
+        return list(itertools.permutations(values))
+    label = axis.label
+    if label == "Prompt S/R":
+        if values[0] not in (request.prompt or "") and values[0] not in (request.negative_prompt or ""):
+            raise InvalidRequest(field, f"Prompt S/R did not find {values[0]!r} in the prompt or the negative prompt; "
+                                        "the first value is the text each value replaces")
+        return values
+    if label == "Size":
+        return [_plot_size(field, v) for v in values]
+    if label == "Face restore":
+        restorers = choices.get("restorer", [])
+        chosen = []
+        for v in values:
+            named = next((r for r in restorers if r.lower() == v.lower()), None)
+            default = "GFPGAN" if "GFPGAN" in restorers else (restorers[0] if restorers else "GFPGAN")
+            chosen.append(named or (default if v.lower() in _TRUE else None))
+        return chosen
+    if label == "Styles":
+        known = choices.get("style", [])
+        for v in values:
+            if v not in known:
+                raise InvalidRequest(field, f"no style {v!r} in styles.csv" + (f"; there are: {', '.join(known)}" if known else ""))
+        return [[v] for v in values]
+    if label == "VAE":
+        return [_plot_choice(field, v, choices.get("vae", []), label) if v.lower() not in ("none", "automatic", "auto")
+                else None for v in values]
+    return [_plot_choice(field, v, choices.get(axis.choices, []), label) for v in values]
+
+
+def _plot_choice(field: str, value: str, known: list[str], label: str) -> str:
+    """A name as A1111 matches it: exactly, then ignoring case, a file's extension and a trailing [hash]."""
+    if value in known:
+        return value
+    bare = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", Path(value).name)
+    bare = re.sub(r"\.(safetensors|ckpt|pt|pth|bin)$", "", bare, flags=re.IGNORECASE).lower()
+    for name in known:
+        if name.lower() == bare or name.lower() == value.lower():
+            return name
+    raise InvalidRequest(field, f"{label}: {value!r} is not one of: {', '.join(known)}")
+
+
+def _plot_size(field: str, value: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[x×*]\s*(\d+))?\s*", value)
+    if not match:
+        raise InvalidRequest(field, f"Size: {value!r} is not a size; write width x height, such as 512x768")
+    width = int(match.group(1))
+    return width, int(match.group(2) or width)
 
 
 def _resolve_detailer(given: Detailer, resolved: GenerationRequest, task: str, samplers, limits: Limits,

@@ -199,6 +199,8 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "max-steps", "highest number of steps a user may ask for", type=int, default=150)
     _flag(parser, "max-batch", "highest batch size a user may ask for", type=int, default=8)
     _flag(parser, "max-side", "largest width or height a user may ask for", type=int, default=2048)
+    _flag(parser, "max-plot-pictures", "most pictures one X/Y/Z plot may make (cells x batch size)", type=int,
+          default=64)
     args = parser.parse_args(argv)
 
     state_dir = hosting.state_dir(args.data_dir, "--data-dir (EASEL_DATA_DIR)")
@@ -227,7 +229,7 @@ def parse(argv: list[str] | None = None) -> AppSettings:
         safety_checker=(args.safety_checker or DEFAULT_SAFETY_CHECKER) if checker_enabled(args.safety, settings.exposed)
         else None,
         limits=Limits(max_steps=args.max_steps, max_batch=args.max_batch, max_side=args.max_side,
-                      max_pixels=args.max_side * args.max_side),
+                      max_pixels=args.max_side * args.max_side, max_plot_pictures=args.max_plot_pictures),
     )
     if hosting.on_zerogpu():
         _zerogpu_engine(settings.engine)

@@ -106,6 +106,23 @@ def test_wildcards_draw_a_prompt_per_picture_listed_in_all_prompts(http):
     assert refused(txt2img(http, prompt="__not_there__"), "prompt")
 
 
+def test_the_xyz_plot_script_answers_its_grid_and_with_lone_images_each_cell(http):
+    # A1111's script_args: axis types by their index in its txt2img list (4: Steps, 9: Sampler), a dropdown's choices
+    args = [4, "2, 3", [], 9, "", ["Euler a", "DDIM"], 0, "", [], True, False, False, False, 0]
+    body = txt2img(http, prompt="a fox", seed=3, script_name="X/Y/Z plot", script_args=args).json()
+    info = json.loads(body["info"])
+    assert len(body["images"]) == 1 and decoded(body["images"][0]).width > 2 * 64
+    assert "Script: X/Y/Z plot, X Type: Steps, X Values: \"2, 3\", Y Type: Sampler" in info["infotexts"][0]
+    args[10] = True  # include_lone_images
+    body = txt2img(http, prompt="a fox", seed=3, script_name="x/y/z plot", script_args=args).json()
+    info = json.loads(body["info"])
+    assert len(body["images"]) == 5 and info["all_seeds"] == [3] * 5
+    cells = [parse_parameters(text) for text in info["infotexts"][1:]]
+    assert [(c["steps"], c["sampler"]) for c in cells] == [(2, "Euler a"), (3, "Euler a"), (2, "DDIM"), (3, "DDIM")]
+    assert "Sigma Churn" in refused(txt2img(http, script_name="x/y/z plot", script_args=[13, "1, 2"]), "script_args[0]")
+    assert "x/y/z plot" in http.get("/sdapi/v1/scripts").json()["txt2img"]
+
+
 def test_a_split_sampler_and_scheduler_name_easel_s_sampler(http):
     response = txt2img(http, sampler_name="DPM++ 2M", scheduler="Karras", seed=1)
     info = json.loads(response.json()["info"])

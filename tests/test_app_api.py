@@ -79,6 +79,19 @@ def test_a_variation_seed_through_gradio_client(client):
     assert (settings["Variation seed"], settings["Variation seed strength"]) == ("9", "0.4")
 
 
+def test_an_xyz_plot_and_wildcards_through_gradio_client(client):
+    gallery, info, _ = client.predict(prompt="a {red|blue} fox", steps=2, seed=4, x_type="Steps", x_values="2, 3",
+                                      y_type="CFG Scale", y_values="4, 8", api_name="/txt2img")
+    assert len(gallery) == 5  # the grid, then the four cells
+    grid, parameters = parameters_of(gallery)
+    assert grid.width > 2 * 64 and parameters["settings"]["Script"] == "X/Y/Z plot"
+    cells = [parse_parameters(read_parameters(picture["image"])) for picture in gallery[1:]]
+    assert [(c["steps"], c["cfg_scale"]) for c in cells] == [(2, 4.0), (3, 4.0), (2, 8.0), (3, 8.0)]
+    assert all(c["template"] == "a {red|blue} fox" and c["prompt"] in ("a red fox", "a blue fox") for c in cells)
+    with pytest.raises(AppError, match="x_values: Steps 900: must be from 1 to"):
+        client.predict(prompt="a fox", steps=2, x_type="Steps", x_values="2, 900", api_name="/txt2img")
+
+
 def test_img2img(client, files):
     gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), prompt="a painting", strength=0.5, steps=4,
                                    seed=1, api_name="/img2img")

@@ -427,6 +427,32 @@ def test_pick_a_wildcard_and_each_picture_draws_its_line(page):
     page.screenshot(path=ARTIFACTS / "12b-wildcards.png", full_page=True)
 
 
+def test_an_xyz_plot_from_its_panel_shows_the_grid_first(page):
+    open_tab(page, "Text to image", "#txt2img-prompt textarea")
+    page.fill("#txt2img-prompt textarea", "a lighthouse")
+    page.get_by_text("X/Y/Z plot", exact=True).first.click()
+    page.locator("#txt2img-x-type input").fill("Steps")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => (document.querySelector('#txt2img-x-values textarea')?.placeholder || '')"
+                           ".includes('10-30')")  # the values box says what its values look like
+    page.fill("#txt2img-x-values textarea", "2, 3")
+    page.locator("#txt2img-y-type input").fill("Sampler")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => (document.querySelector('#txt2img-y-values textarea')?.placeholder || '')"
+                           ".includes('Euler a')")
+    page.fill("#txt2img-y-values textarea", "Euler a, DDIM")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "Script: X/Y/Z plot")
+    assert "X Type: Steps" in info and "Y Type: Sampler" in info, info
+    page.wait_for_function("() => document.querySelectorAll('#txt2img-gallery .thumbnail-item').length === 5"
+                           " || document.querySelectorAll('#txt2img-gallery img').length >= 5")
+    page.screenshot(path=ARTIFACTS / "12c-xyz-plot.png", full_page=True)
+    for axis in ("x", "y"):  # the plot off again for the tests after this one
+        page.locator(f"#txt2img-{axis}-type input").fill("Nothing")
+        page.keyboard.press("Enter")
+    page.get_by_text("X/Y/Z plot", exact=True).first.click()
+
+
 def test_extras_upscales_restores_the_face_and_filters_with_a_before_after_slider(page, tmp_path):
     from PIL import Image
     from skimage import data

@@ -13,8 +13,7 @@ import re
 import gradio as gr
 from PIL import Image
 
-from pipelines import Library, Style
-from pipelines.wildcards import file_names as wildcard_names
+from pipelines import Library, Style, wildcard_names
 
 NO_PREVIEW = Image.new("RGB", (96, 96), (120, 120, 128))  # a card without a preview image beside its file
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import controlnet, detailer, disk, extras, gallery, hires, img2img, inpaint, models, outpaint, png_info, txt2img, verify
+from . import controlnet, detailer, disk, extras, gallery, hires, img2img, inpaint, models, outpaint, png_info, txt2img, verify, xyz_plot
 from .assets import STYLE_CSS
 from pipelines import SHARED_NAMES, Engine
 from pipelines import shared_in_order as in_order
@@ -79,9 +79,10 @@ def _wire_png_info(source, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> Non
         takes_picture = getattr(target, "image", None) is not None  # text to image starts from none
         takes_hires = target.hires is not None  # text to image's hires fix, on or off as the picture was made
         faces = target.detailer  # restore faces and the detailer, as the picture was made
+        plot = target.plot  # a grid's X/Y/Z axes; off for any other picture
 
         def send(picture, text, _target=target_name, _takes_picture=takes_picture, _takes_hires=takes_hires,
-                 _faces=faces):
+                 _faces=faces, _plot=plot):
             if not text:
                 raise gr.Error("Pick a picture with generation parameters first.", title="Nothing to send")
             if isinstance(picture, str):  # the gallery's picture, read from the outputs folder
@@ -94,11 +95,13 @@ def _wire_png_info(source, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> Non
                 gr.skip() if picture is None else
                 {"background": picture, "layers": [], "composite": picture} if _target == "inpaint" else picture]
             second_pass = hires.values_from(text) if _takes_hires else []
-            return [*image, *values, *second_pass, *face_values, gr.Tabs(selected=_target)]
+            axes = xyz_plot.values_from(text) if _plot else []
+            return [*image, *values, *second_pass, *face_values, *axes, gr.Tabs(selected=_target)]
 
         outputs = ([target.image] if takes_picture else []) + [*target.settings(),
                                                                *(target.hires.inputs() if takes_hires else []),
-                                                               *(faces.inputs() if faces else []), tabs]
+                                                               *(faces.inputs() if faces else []),
+                                                               *(plot.inputs() if plot else []), tabs]
         picture = source.image if isinstance(source, png_info.PngInfoPanel) else source.picture
         button.click(send, [picture, source.parameters], outputs, api_visibility="private", queue=False)
 

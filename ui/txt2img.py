@@ -1,10 +1,10 @@
-"""Text to image: a prompt, the shared settings, the hires fix and the detailer."""
+"""Text to image: a prompt, the shared settings, the hires fix, the detailer and the X/Y/Z plot."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from . import detailer, hires
+from . import detailer, hires, xyz_plot
 from .common import make_request, output_panel, settings_panel, top_row, wire
 from .gallery import owner_of
 
@@ -16,7 +16,8 @@ def create(studio):
             hr_resize_x=None, hr_resize_y=None, hr_sampler_name=None, hr_prompt=None, hr_negative_prompt=None,
             adetailer=None, ad_model=None, ad_prompt=None, ad_negative_prompt=None, ad_confidence=None,
             ad_denoising_strength=None, ad_mask_blur=None, ad_dilate_erode=None, ad_inpaint_only_masked=None,
-            ad_inpaint_only_masked_padding=None, restore_faces=None, prompt=None, negative_prompt=None, model=None,
+            ad_inpaint_only_masked_padding=None, restore_faces=None, x_type=None, x_values=None,
+            y_type=None, y_values=None, z_type=None, z_values=None, draw_legend=None, prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
             tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
@@ -32,7 +33,8 @@ def create(studio):
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h, hires=second_pass,
                                   strength=denoising_strength if second_pass else None,
-                                  restore_faces=restore_faces, detailer=detailer.detailer_request(
+                                  restore_faces=restore_faces, plot=xyz_plot.plot_request(
+                                      x_type, x_values, y_type, y_values, z_type, z_values, draw_legend), detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
                                       ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,
                                       ad_inpaint_only_masked_padding))
@@ -44,12 +46,14 @@ def create(studio):
             panels = settings_panel(TAB, studio.info, top, studio.manager)
             panels.hires = hires.panel(TAB, studio.info, panels.width, panels.height)
             details = detailer.panel(TAB, studio.info)
+            plot = xyz_plot.panel(TAB, studio.info)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
                              ["a red fox in fresh snow, wildlife photograph, 85mm", "cartoon"],
                              ["isometric cozy reading room, soft light, 3d render", ""]], [top.prompt, top.negative])
         with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "inpaint", "outpaint", "controlnet"])
-    wire(panels, txt2img, panels.hires.inputs() + details.inputs(), "txt2img", studio)
+    wire(panels, txt2img, panels.hires.inputs() + details.inputs() + plot.inputs(), "txt2img", studio)
     panels.detailer = details
+    panels.plot = plot
     return panels

@@ -34,6 +34,7 @@ import inspect
 import math
 from typing import Callable
 
+from pipelines import plot_cell_count
 from server.hosting import on_zerogpu
 
 # A call's fixed costs: the worker's start and its copy of the weights to the GPU, the VAE decode, writing
@@ -86,6 +87,9 @@ def generation_seconds(arguments: dict, preloaded_model: str | None = None) -> i
     width += _number(arguments.get("left"), 0) + _number(arguments.get("right"), 0)
     height += _number(arguments.get("up"), 0) + _number(arguments.get("down"), 0)
     batch = _number(arguments.get("batch_size"), DEFAULTS["batch_size"]) * _number(arguments.get("batch_count"), 1)
+    # an X/Y/Z plot makes the batch once per cell (the page sends axis names, so the tab does not matter)
+    batch *= plot_cell_count([(arguments.get(f"{axis}_type"), arguments.get(f"{axis}_values")) for axis in "xyz"],
+                             "txt2img")
     units = bool(arguments.get("control_type")) + bool(arguments.get("enable_unit_2") and arguments.get("control_type_2"))
     work = steps * batch * width * height / 2**20 * SECONDS_PER_MEGAPIXEL_STEP * (1 + CONTROLNET_SHARE * units)
     if arguments.get("adetailer"):  # a pass per face, at the detailer's strength: about half a picture more
