@@ -2,7 +2,7 @@
 
 A1111 runs `n_iter` batches of `batch_size` pictures, picture i of the whole job taking seed + i; here
 each batch is one `manager.generate` call whose seed is the job's seed plus the pictures before it.
-What A1111 has and Easel does not (a refiner, ...) is accepted
+What A1111 has and Easel does not (an infotext to fill the request from, ...) is accepted
 and named in the response's warnings, never silently dropped; the engine validates everything else,
 and its field names are turned back into the client's (`client_field`) for its messages.
 """
@@ -26,7 +26,7 @@ from .schemas import Generation, Img2Img, Txt2Img
 RESIZE_MODES = {0: "resize", 1: "crop", 2: "fill", 3: "resize"}  # 3, A1111's latent upscale: resized as pictures
 # The engine's field names that differ from A1111's.
 CLIENT_FIELDS = {**SHARED_API_NAMES,  # the shared settings' A1111 names, declared with them (pipelines)
-                 "image": "init_images", "strength": "denoising_strength",
+                 "image": "init_images", "strength": "denoising_strength", "refiner": "refiner_checkpoint",
                  "only_masked_padding": "inpaint_full_res_padding", "invert_mask": "inpainting_mask_invert",
                  # A1111 takes these two as options (or override_settings), not as fields of the request
                  "clip_skip": "override_settings.CLIP_stop_at_last_layers", "vae": "override_settings.sd_vae"}
@@ -182,8 +182,12 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
     variation = _given(subseed_strength=body.subseed_strength, seed_resize_from_w=body.seed_resize_from_w,
                        seed_resize_from_h=body.seed_resize_from_h)
     restorer, codeformer_weight = options.face_restorer(body.restore_faces)
+    refiner = None  # A1111 names it by its title ("name [hash]") or file, as it names the model
+    if body.refiner_checkpoint and body.refiner_checkpoint.strip() not in ("", "None"):
+        refiner = options.resolve_model("refiner_checkpoint", body.refiner_checkpoint)
     common = dict(model=model, prompt=body.prompt, negative_prompt=body.negative_prompt, batch_size=batch,
-                  restore_faces=restorer, codeformer_weight=codeformer_weight,
+                  restore_faces=restorer, codeformer_weight=codeformer_weight, refiner=refiner,
+                  **_given(refiner_switch_at=body.refiner_switch_at),
                   **_given(tiling=body.tiling, freeu=body.freeu, pag_scale=body.pag_scale), **variation,
                   control_units=control.units, clip_skip=clip_skip, vae=None if vae in ("Automatic", "None") else vae,
                   styles=list(body.styles or []), **task,
@@ -205,7 +209,6 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
 def _unsupported(body: Generation) -> list[str]:
     """What the request asks for that Easel does not do: the response says so."""
     notes = {
-        "refiner_checkpoint": "Easel has no refiner pass",
         "infotext": "Easel does not fill a request from an infotext",
     }
     return [f"{name}: {note}; ignored" for name, note in notes.items() if getattr(body, name)]

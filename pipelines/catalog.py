@@ -43,6 +43,8 @@ FAMILIES = {
     "sd1": Family("sd1", "SD 1.x", 512),
     "sd2": Family("sd2", "SD 2.x", 768),
     "sdxl": Family("sdxl", "SDXL", 1024),
+    # finishes SDXL pictures (refiner.py): its UNet reads the second text encoder and an aesthetic score
+    "sdxl_refiner": Family("sdxl_refiner", "SDXL refiner", 1024),
 }
 
 # Words in ControlNet file names that say their type, most specific first (A1111's ControlNet extension

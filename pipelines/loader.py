@@ -46,6 +46,8 @@ class LoadedBase:
 # --- loading -------------------------------------------------------------------------------------
 
 
+REFINER_CONFIG_REPO = "stabilityai/stable-diffusion-xl-refiner-1.0"  # an SDXL refiner single file's configs
+
 def load_base(entry: ModelEntry, dtype: torch.dtype, allow_pickle: bool = False,
               progress: Progress | None = None) -> LoadedBase:
     location = locate(entry.source, entry.base_dir)
@@ -78,8 +80,8 @@ def _load_folder(entry: ModelEntry, folder: Path, dtype, revision: str | None) -
 
 
 def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) -> LoadedBase:
-    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline, StableDiffusionXLInpaintPipeline, \
-        StableDiffusionXLPipeline
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline, StableDiffusionXLImg2ImgPipeline, \
+        StableDiffusionXLInpaintPipeline, StableDiffusionXLPipeline
 
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES and not allow_pickle:
@@ -103,12 +105,15 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) 
         ("sdxl", False): StableDiffusionXLPipeline, ("sdxl", True): StableDiffusionXLInpaintPipeline,
         ("sd1", False): StableDiffusionPipeline, ("sd1", True): StableDiffusionInpaintPipeline,
         ("sd2", False): StableDiffusionPipeline, ("sd2", True): StableDiffusionInpaintPipeline,
+        ("sdxl_refiner", False): StableDiffusionXLImg2ImgPipeline,
     }[family, inpainting]
     kwargs = {"torch_dtype": dtype}
     if entry.config:
         config = locate(entry.config, entry.base_dir)
         kwargs["config"] = config.where
         kwargs["local_files_only"] = config.kind == "folder"
+    elif family == "sdxl_refiner":  # its configs do not ship with Easel: the reference repo's (configs only)
+        kwargs["config"] = REFINER_CONFIG_REPO
     else:  # the family's published configs ship with Easel: no hub, no network
         kwargs["config"] = str(single_file_configs.config_folder(family, inpainting))
         kwargs["local_files_only"] = True

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
-from . import freeu, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
+from . import freeu, refiner, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -136,6 +136,7 @@ class PipelineManager:
                 cancel.raise_if_cancelled()
                 load_started = time.perf_counter()
                 base = self._base(self._task_model(entry, resolved.task))
+                refiner_base = self._refiner(resolved.refiner) if resolved.refiner else None
                 extras = networks.prepare(resolved.prompt, resolved.negative_prompt, self.library, base,
                                           self._lora_file, embedding_files.read)
                 warnings += extras.warnings
@@ -146,19 +147,26 @@ class PipelineManager:
                 load_seconds = time.perf_counter() - load_started
                 cancel.raise_if_cancelled()
 
-                def run_pass(pass_request, pass_on_step, latents=False, prompts=None, pass_seed=None):
-                    pass_view = self._view(base, pass_request, controlnets, chosen_vae)
+                def run_pass(pass_request, pass_on_step, latents=False, prompts=None, pass_seed=None, pass_base=None,
+                             arguments=None):
+                    # another base (the refiner) brings its own modules: not this model's ControlNets or VAE
+                    own = pass_base is None or pass_base is base
+                    pass_base = base if own else pass_base
+                    pass_view = self._view(pass_base, pass_request, controlnets if own else [],
+                                           chosen_vae if own else None)
                     pass_extras = extras if prompts is None else dataclasses.replace(extras, prompt=prompts[0],
                                                                                      negative=prompts[1])
-                    return self._run(pass_view, base, pass_request, maps, union_modes,
+                    return self._run(pass_view, pass_base, pass_request, maps, union_modes,
                                      seed if pass_seed is None else pass_seed, pass_on_step, on_preview, cancel,
-                                     pass_extras, latents)
+                                     pass_extras, latents, arguments)
 
                 with networks.applied(base, extras):
                     if resolved.detailer is not None and resolved.detailer.skip_img2img:
                         # ADetailer's "skip img2img": the starting picture is detailed as it is
                         images = [resolved.image.copy() for _ in range(resolved.batch_size)]
                         timings, mode, fallbacks, nsfw = {"denoise": 0.0, "decode": 0.0}, "none", [], [False] * len(images)
+                    elif refiner_base is not None:  # the last steps on the refiner's weights
+                        images, timings, mode, fallbacks, nsfw = refiner.run(resolved, run_pass, refiner_base, on_step)
                     elif resolved.hires is None:
                         images, timings, mode, fallbacks, nsfw = run_pass(resolved, on_step)
                     else:  # two passes over the same weights; the second on an image-to-image view
@@ -187,7 +195,8 @@ class PipelineManager:
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
         vae_file = self.library.vaes()[resolved.vae].path if resolved.vae else None
-        labels = provenance.labels(resolved, vae_file, extras.infotext, base.family)
+        labels = {**provenance.labels(resolved, vae_file, extras.infotext, base.family),
+                  **refiner.labels(resolved, refiner_base)}
         infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names,
                                          {**variation.labels(resolved, s - seed), **labels})
                      + (", Safety checker: blurred" if blurred else "") for s, blurred in zip(seeds, flagged)]
@@ -206,6 +215,18 @@ class PipelineManager:
     def _validated(self, request: GenerationRequest, entry: ModelEntry):
         return validate(request, self._facts_of(entry), self.samplers(), self.settings.limits,
                         list(self.library.vaes()), self.upscalers(), self.face_restorers())
+
+    def _refiner(self, name: str) -> LoadedBase:
+        """The refiner's weights, loaded (or from the cache): an SDXL refiner, or another SDXL model."""
+        try:
+            entry = self._entry(name)
+        except InvalidRequest as error:
+            raise InvalidRequest("refiner", error.detail) from None
+        family = self._facts_of(entry).family
+        if family not in refiner.REFINER_FAMILIES:
+            raise InvalidRequest("refiner", f"{entry.name} is {FAMILIES[family].label}; an SDXL picture is refined by "
+                                            "an SDXL refiner (or another SDXL model)")
+        return self._base(entry)
 
     def _plot_choices(self) -> dict[str, list[str]]:
         """The names an X/Y/Z plot's axes may take, by the list they come from."""
@@ -463,7 +484,8 @@ class PipelineManager:
     # --- running ---------------------------------------------------------------------------------
 
     def _run(self, view, base: LoadedBase, request: GenerationRequest, maps, union_modes, seed,
-             on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks, latents: bool = False):
+             on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks, latents: bool = False,
+             arguments: dict | None = None):
         """Run, and on running out of memory retry in a more frugal way: VAE tiling, then offload."""
         needed = self.residency.keys_of(*_view_modules(view))
         fallbacks: list[str] = []
@@ -476,7 +498,7 @@ class PipelineManager:
                 view.vae.enable_tiling()
             try:
                 images, timings, nsfw = self._call(view, base, request, maps, union_modes, seed, on_step, on_preview,
-                                                   cancel, extras, latents)
+                                                   cancel, extras, latents, arguments)
                 return images, timings, mode, list(fallbacks), nsfw
             except Exception as error:
                 if not is_out_of_memory(error):
@@ -505,8 +527,10 @@ class PipelineManager:
             release_cached_memory(self.device)
 
     def _call(self, view, base: LoadedBase, request: GenerationRequest, maps, union_modes, seed,
-              on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks, latents: bool = False):
-        """One pass of the view; with `latents`, its latents undecoded (the hires fix's first pass)."""
+              on_step, on_preview, cancel: CancelToken, extras: networks.RunNetworks, latents: bool = False,
+              arguments: dict | None = None):
+        """One pass of the view; with `latents`, its latents undecoded (the hires fix's and the refiner's first
+        pass); `arguments`: more of the view's call arguments (the refiner's denoising_end and _start)."""
         view.scheduler = make_scheduler(request.sampler, base.pipeline.scheduler.config,
                                         few_step=self._entry_turbo(base.name) or request.sampler == "LCM")
         # Noise is drawn on the CPU, one generator per image: a seed gives the same picture on any device
@@ -542,7 +566,7 @@ class PipelineManager:
                 variation.varied_noise(view, request):
             output = view(**call_arguments(request, maps, union_modes, conditioning.arguments()), generator=generators,
                           callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs,
-                          **({"output_type": "latent"} if latents else {}))
+                          **({"output_type": "latent"} if latents else {}), **(arguments or {}))
         images = output.images
         if request.mask is not None and not request.inpaint_only_masked:
             # Keep every pixel outside the (blurred) mask as it was: the VAE round trip would otherwise

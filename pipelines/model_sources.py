@@ -46,6 +46,11 @@ def locate(source: str, base_dir: Path | None) -> Location:
 
 def family_from_unet_config(config: dict) -> str:
     if config.get("addition_embed_type") == "text_time":  # SDXL's micro-conditioning
+        # the refiner embeds five numbers (sizes, crop, aesthetic score) beside a pooled text vector as wide as
+        # its text features (one encoder, bigG); the base six beside a vector narrower than its two encoders'
+        time_embeds = 5 * (config.get("addition_time_embed_dim") or 0)
+        if config.get("projection_class_embeddings_input_dim", 0) - time_embeds == config.get("cross_attention_dim"):
+            return "sdxl_refiner"
         return "sdxl"
     if config.get("cross_attention_dim") == 1024:  # OpenCLIP ViT-H text features
         return "sd2"
@@ -55,13 +60,13 @@ def family_from_unet_config(config: dict) -> str:
 def family_from_single_file_keys(keys: set[str]) -> str:
     if any(k.startswith("conditioner.embedders.1.") for k in keys):
         return "sdxl"
-    if any(k.startswith("conditioner.embedders.0.model.") for k in keys):
-        raise ValueError("this looks like an SDXL refiner, which Easel does not run as a base model")
+    if any(k.startswith("conditioner.embedders.0.model.") for k in keys):  # bigG alone: the refiner
+        return "sdxl_refiner"
     if any(k.startswith("cond_stage_model.model.") for k in keys):
         return "sd2"
     if any(k.startswith("cond_stage_model.transformer.") for k in keys):
         return "sd1"
-    raise ValueError("its tensors are not those of an SD 1.x, SD 2.x or SDXL checkpoint")
+    raise ValueError("its tensors are not those of an SD 1.x, SD 2.x, SDXL or SDXL refiner checkpoint")
 
 
 def peek(entry: "ModelEntry") -> tuple[str, bool] | None:

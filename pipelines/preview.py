@@ -17,6 +17,7 @@ _FACTORS = {
              [0.1084, -0.0175, -0.0011]),
 }
 _FACTORS["sd2"] = _FACTORS["sd1"]
+_FACTORS["sdxl_refiner"] = _FACTORS["sdxl"]  # the refiner works in SDXL's latent space
 
 
 @torch.no_grad()

@@ -198,6 +198,8 @@ class Conditioning:
 
 
 def text_encoders(pipe, family: str, clip_skip: int) -> list[TextEncoder]:
+    if family == "sdxl_refiner":  # the refiner reads the second encoder alone
+        return [TextEncoder(pipe.tokenizer_2, pipe.text_encoder_2, raw_penultimate=True, pooled=True)]
     if family == "sdxl":
         return [TextEncoder(pipe.tokenizer, pipe.text_encoder, raw_penultimate=True),
                 TextEncoder(pipe.tokenizer_2, pipe.text_encoder_2, raw_penultimate=True, pooled=True)]

@@ -167,6 +167,9 @@ class GenerationRequest:
     control_units: list[ControlUnit] = field(default_factory=list)
     # text to image: a second, larger pass at `strength` (A1111's denoising_strength)
     hires: HiresFix | None = None
+    # SDXL: the last steps made by a refiner model (refiner.py; A1111's refiner_checkpoint, refiner_switch_at)
+    refiner: str | None = None
+    refiner_switch_at: float = 0.8  # the share of the steps the model makes before the refiner takes over
     # text to image and image to image: after the picture is made, each find redrawn larger (ADetailer's)
     detailer: Detailer | None = None
     # last, A1111's "Restore faces": a face restorer's name (GFPGAN, CodeFormer) over the faces of each picture

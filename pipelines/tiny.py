@@ -8,6 +8,7 @@ writes, under DIR:
     sd15-tiny-inpaint/          an SD 1.x-like inpainting base (9-channel UNet)
     sd15-tiny.safetensors       the SD 1.x base again as one original-layout checkpoint
     sdxl-tiny/                  an SDXL-like base (two text encoders, micro-conditioning)
+    sdxl-tiny-refiner/          an SDXL-refiner-like model (the second text encoder, an aesthetic score, sdxl-tiny's VAE)
     controlnet-sd15-canny-tiny/ controlnet-sd15-tile-tiny/ controlnet-sdxl-canny-tiny/
     models.yaml                 a model library naming all of the above
     a1111/                      an A1111 folder with LoRAs, an embedding, a VAE, upscalers, GFPGAN, styles.csv, wildcards
@@ -157,6 +158,28 @@ def build_sdxl():
     )
 
 
+_UNET_SDXL_REFINER = dict(
+    _UNET_SDXL,
+    cross_attention_dim=32,  # the second text encoder's hidden states alone
+    # five micro-conditioning numbers (sizes, crop, aesthetic score) embedded with 8 each, plus the pooled projection
+    projection_class_embeddings_input_dim=5 * 8 + 32,
+)
+
+
+def build_sdxl_refiner(vae):
+    """The SDXL refiner's layout: one text encoder (the second), an aesthetic score, and the base's VAE (`vae`),
+    since the refiner continues the base's latents."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline
+
+    tokenizer = _tokenizer()
+    return StableDiffusionXLImg2ImgPipeline(
+        unet=_unet(_UNET_SDXL_REFINER), vae=vae, text_encoder=None, tokenizer=None,
+        text_encoder_2=_text_encoder(tokenizer, with_projection=True, hidden_act="gelu"), tokenizer_2=tokenizer,
+        scheduler=EulerDiscreteScheduler(**_SCHEDULER), requires_aesthetics_score=True,
+        force_zeros_for_empty_prompt=False,
+    )
+
+
 def build_controlnet(unet):
     from diffusers import ControlNetModel
 
@@ -186,6 +209,9 @@ models:
   tiny-sdxl:
     source: sdxl-tiny
     default_size: {TINY_SIZE}
+  tiny-sdxl-refiner:
+    source: sdxl-tiny-refiner
+    default_size: {TINY_SIZE}
 
 controlnets:
   sd1:
@@ -197,7 +223,7 @@ controlnets:
 
 
 ARTEFACTS = ("sd15-tiny", "sd15-tiny-inpaint", "sdxl-tiny", "controlnet-sd15-canny-tiny", "controlnet-sd15-tile-tiny",
-             "controlnet-sdxl-canny-tiny", "sd15-tiny.safetensors")
+             "controlnet-sdxl-canny-tiny", "sd15-tiny.safetensors", "sdxl-tiny-refiner")
 
 
 # LoRAs, an embedding, a VAE, upscalers, a face restorer and styles for the tiny models, in an A1111 folder (tiny_extras.py)
@@ -246,6 +272,7 @@ def _write_artefacts(root: Path, names: list[str]) -> None:
         "controlnet-sd15-tile-tiny": lambda path: build_controlnet(sd15.unet).save_pretrained(path),
         "controlnet-sdxl-canny-tiny": lambda path: build_controlnet(sdxl.unet).save_pretrained(path),
         "sd15-tiny.safetensors": lambda path: save_single_file(root / "sd15-tiny", path),  # after sd15-tiny
+        "sdxl-tiny-refiner": lambda path: build_sdxl_refiner(sdxl.vae).save_pretrained(path),
     }
     for name in names:
         writers[name](root / name)

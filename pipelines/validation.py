@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
-from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS
+from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, FAMILIES, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS
 from . import prompt_syntax
 from .errors import InvalidRequest
 from . import detailer as detailing
@@ -185,6 +185,9 @@ def validate(
                         f"{facts.name} is not one, so it is not used (A1111 does the same)")
     if request.freeu not in (None, False, "False") and facts.family not in freeu.VALUES:
         raise InvalidRequest("freeu", f"FreeU has published values for SD 1.x, SD 2.x and SDXL, not {facts.family}")
+    if facts.family == "sdxl_refiner":
+        raise InvalidRequest("model", f"{facts.name} is an SDXL refiner: it finishes an SDXL model's pictures; choose "
+                                      f"an SDXL model, with {facts.name} as its refiner")
     if facts.inpainting_only and task != "inpaint":
         raise InvalidRequest("model", f"{facts.name} is an inpainting model; use it from the Inpaint tab")
     resolved = dataclasses.replace(
@@ -245,6 +248,7 @@ def validate(
         else:
             warnings.append(f"enable_hr: the hires fix is for text to image without ControlNet; the picture was "
                             f"made at {resolved.width}x{resolved.height}")
+    resolved.refiner = _refiner(request, resolved, facts, task, warnings)
     resolved.restore_faces = None
     if request.restore_faces not in (None, "", "None"):
         if not restorers:
@@ -259,6 +263,28 @@ def validate(
     return resolved, warnings
 
 
+def _refiner(request: GenerationRequest, resolved: GenerationRequest, facts: ModelFacts, task: str,
+             warnings: list[str]) -> str | None:
+    """The refiner's name, or None; its own family is checked where it is found (the manager)."""
+    if request.refiner in (None, "", "None"):
+        return None
+    if not isinstance(request.refiner, str):
+        raise InvalidRequest("refiner", f"must be a model's name, got {type(request.refiner).__name__}")
+    if facts.family != "sdxl":
+        label = FAMILIES[facts.family].label if facts.family in FAMILIES else facts.family
+        raise InvalidRequest("refiner", f"a refiner finishes SDXL pictures; {facts.name} is {label}, not an SDXL model")
+    if task not in ("txt2img", "img2img"):
+        raise InvalidRequest("refiner", f"the refiner is for text to image and image to image, not {task}")
+    if resolved.hires is not None:
+        raise InvalidRequest("refiner", "Easel refines without the hires fix: turn one of them off")
+    resolved.refiner_switch_at = _number("refiner_switch_at", request.refiner_switch_at, integer=False, low=0.01,
+                                         high=1)
+    if resolved.refiner_switch_at == 1:  # A1111's too: the switch comes after the last step
+        warnings.append("refiner_switch_at: at 1 the model makes every step; the refiner was not used")
+        return None
+    return request.refiner
+
+
 def series_numbers(request: GenerationRequest, limits: Limits = Limits()) -> tuple[int, int, int, float]:
     """Batch size, seed, variation seed and its strength, checked before a batch is split into one run per
     picture (wildcards draw a prompt per picture); `validate` checks each of those runs in full."""
@@ -271,7 +297,7 @@ def series_numbers(request: GenerationRequest, limits: Limits = Limits()) -> tup
 # the numbers each plot axis takes; a cell's own check (validate) then holds each value to the model's limits
 _PLOT_BOUNDS = {"Seed": (-1, MAX_SEED), "Var. seed": (-1, MAX_SEED), "Var. strength": (0, 1), "Steps": (1, 10_000),
                 "Hires steps": (0, 10_000), "CFG Scale": (0, 30), "Clip skip": (1, MAX_CLIP_SKIP),
-                "Denoising": (0, 1), "LoRA weight": (-20, 20)}
+                "Denoising": (0, 1), "LoRA weight": (-20, 20), "Refiner switch at": (0.01, 1)}
 _TRUE = ("true", "yes", "y", "1")
 
 
@@ -371,6 +397,9 @@ def _plot_values(field: str, axis: xyz_plot.Axis, given: Any, request: Generatio
             if v not in known:
                 raise InvalidRequest(field, f"no style {v!r} in styles.csv" + (f"; there are: {', '.join(known)}" if known else ""))
         return [[v] for v in values]
+    if label == "Refiner checkpoint":  # A1111's "None" runs the cell without one
+        return [None if v.lower() == "none" else _plot_choice(field, v, choices.get("model", []), label)
+                for v in values]
     if label == "VAE":
         return [_plot_choice(field, v, choices.get("vae", []), label) if v.lower() not in ("none", "automatic", "auto")
                 else None for v in values]

@@ -55,6 +55,8 @@ _AXES = [
     Axis("VAE", "str", ("vae",), choices="vae", cost=0.7),
     Axis("Styles", "str", ("styles",), choices="style"),
     Axis("Face restore", "str", ("restore_faces",), plain_label=True),
+    Axis("Refiner checkpoint", "str", ("refiner",), choices="model", cost=1.0, plain_label=True),
+    Axis("Refiner switch at", "float", ("refiner_switch_at",)),
     Axis("Size", "str", ("width", "height")),  # Easel's (as Forge's): "512x768"
     Axis("LoRA weight", "float", ("prompt",)),  # Easel's: the weight of every <lora:...> tag in the prompt
 ]

@@ -130,8 +130,17 @@ def test_a_split_sampler_and_scheduler_name_easel_s_sampler(http):
 
 
 def test_what_easel_does_not_do_is_said_in_the_warnings(http):
-    info = json.loads(txt2img(http, refiner_checkpoint="sdxl-refiner").json()["info"])
-    assert any(w.startswith("refiner_checkpoint") for w in info["warnings"])
+    info = json.loads(txt2img(http, infotext="a cat\nSteps: 3, Sampler: Euler, Seed: 1").json()["info"])
+    assert any(w.startswith("infotext") for w in info["warnings"])
+
+
+def test_the_sdxl_refiner_by_a1111_s_fields(http):
+    body = txt2img(http, prompt="a fox", seed=2, override_settings={"sd_model_checkpoint": "tiny-sdxl"},
+                   refiner_checkpoint="tiny-sdxl-refiner [0123abcd]", refiner_switch_at=0.6).json()
+    infotext = json.loads(body["info"])["infotexts"][0]
+    assert "Model: tiny-sdxl, " in infotext and "Refiner: tiny-sdxl-refiner" in infotext
+    assert "Refiner switch at: 0.6" in infotext
+    assert "SD 1.x" in refused(txt2img(http, refiner_checkpoint="tiny-sdxl-refiner"), "refiner_checkpoint")
 
 
 def test_variation_seeds_as_a1111_numbers_them_across_batches(http):

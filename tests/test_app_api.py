@@ -92,6 +92,15 @@ def test_an_xyz_plot_and_wildcards_through_gradio_client(client):
         client.predict(prompt="a fox", steps=2, x_type="Steps", x_values="2, 900", api_name="/txt2img")
 
 
+def test_the_sdxl_refiner_through_gradio_client(client):
+    gallery, info, _ = client.predict(prompt="a fox", model="tiny-sdxl", steps=4, seed=2,
+                                      refiner_checkpoint="tiny-sdxl-refiner", refiner_switch_at=0.5, api_name="/txt2img")
+    settings = parameters_of(gallery)[1]["settings"]
+    assert settings["Refiner"].startswith("tiny-sdxl-refiner") and settings["Refiner switch at"] == "0.5"
+    with pytest.raises(AppError, match="refiner: a refiner finishes SDXL pictures"):
+        client.predict(prompt="a fox", steps=2, refiner_checkpoint="tiny-sdxl-refiner", api_name="/txt2img")
+
+
 def test_img2img(client, files):
     gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), prompt="a painting", strength=0.5, steps=4,
                                    seed=1, api_name="/img2img")

@@ -453,6 +453,26 @@ def test_an_xyz_plot_from_its_panel_shows_the_grid_first(page):
     page.get_by_text("X/Y/Z plot", exact=True).first.click()
 
 
+def test_the_sdxl_refiner_from_its_panel(page):
+    def choose(selector: str, typed: str, shown: str):
+        page.locator(f"{selector} input").fill(typed)
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('{selector} input').value === {shown!r}")
+
+    open_tab(page, "Text to image", "#txt2img-prompt textarea")
+    page.fill("#txt2img-prompt textarea", "a fox")
+    choose("#txt2img-model", "tiny-sdxl", "SDXL · tiny-sdxl")
+    page.locator("#txt2img-refiner").get_by_text("Refiner", exact=True).first.click()
+    choose("#txt2img-refiner-checkpoint", "tiny-sdxl-refiner", "SDXL refiner · tiny-sdxl-refiner")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "Refiner: tiny-sdxl-refiner")
+    assert "Model: tiny-sdxl," in info and "Refiner switch at: 0.8" in info
+    page.screenshot(path=ARTIFACTS / "12d-refiner.png", full_page=True)
+    choose("#txt2img-refiner-checkpoint", "None", "None")  # as it was, for the tests after this one
+    choose("#txt2img-model", "tiny-sd15", "SD 1.x · tiny-sd15")
+    page.locator("#txt2img-refiner").get_by_text("Refiner", exact=True).first.click()
+
+
 def test_extras_upscales_restores_the_face_and_filters_with_a_before_after_slider(page, tmp_path):
     from PIL import Image
     from skimage import data

@@ -88,6 +88,7 @@ class Panels:
     hires: object = None  # text to image's hires fix panel (hires.py)
     detailer: object = None  # text to image's and image to image's faces panel (detailer.py)
     plot: object = None  # text to image's and image to image's X/Y/Z plot panel (xyz_plot.py)
+    refiner: object = None  # text to image's and image to image's refiner panel (refiner.py)
 
     def settings(self) -> list:
         """The shared inputs, in the order every handler takes them after its own (shared_settings.py's)."""

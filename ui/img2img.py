@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import detailer, xyz_plot
+from . import detailer, refiner, xyz_plot
 from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
 from .gallery import owner_of
@@ -18,7 +18,8 @@ def create(studio):
             ad_prompt=None, ad_negative_prompt=None, ad_confidence=None, ad_denoising_strength=None, ad_mask_blur=None,
             ad_dilate_erode=None, ad_inpaint_only_masked=None, ad_inpaint_only_masked_padding=None,
             ad_skip_img2img=None, restore_faces=None, x_type=None, x_values=None,
-            y_type=None, y_values=None, z_type=None, z_values=None, draw_legend=None, prompt=None, negative_prompt=None,
+            y_type=None, y_values=None, z_type=None, z_values=None, draw_legend=None,
+            refiner_checkpoint=None, refiner_switch_at=None, prompt=None, negative_prompt=None,
             model=None, sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None,
             batch_size=None, clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
             seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None,
@@ -32,7 +33,8 @@ def create(studio):
                                   tiling=tiling, freeu=freeu, pag_scale=pag_scale,
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h,
-                                  restore_faces=restore_faces, plot=xyz_plot.plot_request(
+                                  restore_faces=restore_faces, refiner=refiner.refiner_of(refiner_checkpoint),
+                                  refiner_switch_at=refiner_switch_at, plot=xyz_plot.plot_request(
                                       x_type, x_values, y_type, y_values, z_type, z_values, draw_legend), detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
                                       ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,
@@ -61,6 +63,7 @@ def create(studio):
                                        info="When the picture's shape differs from the size below")
             panels = settings_panel(TAB, studio.info, top, studio.manager)
             details = detailer.panel(TAB, studio.info, with_skip=True)
+            refining = refiner.panel(TAB, studio.info)
             plot = xyz_plot.panel(TAB, studio.info)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([[f"{EXAMPLES}/cat.png", "a watercolour painting of a cat", 0.6],
@@ -76,10 +79,12 @@ def create(studio):
     sketch.upload(guard(lambda value: size_of(value.get("background") if isinstance(value, dict) else None,
                                               studio.info.max_side)),
                   sketch, [panels.width, panels.height], api_visibility="private", queue=False, preprocess=False)
-    wire(panels, img2img, [image, strength, resize_mode, sketch, *details.inputs(), *plot.inputs()], "img2img", studio)
+    wire(panels, img2img, [image, strength, resize_mode, sketch, *details.inputs(), *plot.inputs(),
+                           *refining.inputs()], "img2img", studio)
     panels.image = image
     panels.detailer = details
     panels.plot = plot
+    panels.refiner = refining
     return panels
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import controlnet, detailer, disk, extras, gallery, hires, img2img, inpaint, models, outpaint, png_info, txt2img, verify, xyz_plot
+from . import controlnet, detailer, disk, extras, gallery, hires, img2img, inpaint, models, outpaint, png_info, refiner, txt2img, verify, xyz_plot
 from .assets import STYLE_CSS
 from pipelines import SHARED_NAMES, Engine
 from pipelines import shared_in_order as in_order
@@ -80,9 +80,10 @@ def _wire_png_info(source, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> Non
         takes_hires = target.hires is not None  # text to image's hires fix, on or off as the picture was made
         faces = target.detailer  # restore faces and the detailer, as the picture was made
         plot = target.plot  # a grid's X/Y/Z axes; off for any other picture
+        refining = target.refiner  # the refiner the picture was finished with, or none
 
         def send(picture, text, _target=target_name, _takes_picture=takes_picture, _takes_hires=takes_hires,
-                 _faces=faces, _plot=plot):
+                 _faces=faces, _plot=plot, _refining=refining):
             if not text:
                 raise gr.Error("Pick a picture with generation parameters first.", title="Nothing to send")
             if isinstance(picture, str):  # the gallery's picture, read from the outputs folder
@@ -96,12 +97,14 @@ def _wire_png_info(source, panels: dict, tabs: gr.Tabs, info: EngineInfo) -> Non
                 {"background": picture, "layers": [], "composite": picture} if _target == "inpaint" else picture]
             second_pass = hires.values_from(text) if _takes_hires else []
             axes = xyz_plot.values_from(text) if _plot else []
-            return [*image, *values, *second_pass, *face_values, *axes, gr.Tabs(selected=_target)]
+            refined = refiner.values_from(text, info.models) if _refining else []
+            return [*image, *values, *second_pass, *face_values, *axes, *refined, gr.Tabs(selected=_target)]
 
         outputs = ([target.image] if takes_picture else []) + [*target.settings(),
                                                                *(target.hires.inputs() if takes_hires else []),
                                                                *(faces.inputs() if faces else []),
-                                                               *(plot.inputs() if plot else []), tabs]
+                                                               *(plot.inputs() if plot else []),
+                                                               *(refining.inputs() if refining else []), tabs]
         picture = source.image if isinstance(source, png_info.PngInfoPanel) else source.picture
         button.click(send, [picture, source.parameters], outputs, api_visibility="private", queue=False)
 

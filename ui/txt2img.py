@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import detailer, hires, xyz_plot
+from . import detailer, hires, refiner, xyz_plot
 from .common import make_request, output_panel, settings_panel, top_row, wire
 from .gallery import owner_of
 
@@ -17,7 +17,8 @@ def create(studio):
             adetailer=None, ad_model=None, ad_prompt=None, ad_negative_prompt=None, ad_confidence=None,
             ad_denoising_strength=None, ad_mask_blur=None, ad_dilate_erode=None, ad_inpaint_only_masked=None,
             ad_inpaint_only_masked_padding=None, restore_faces=None, x_type=None, x_values=None,
-            y_type=None, y_values=None, z_type=None, z_values=None, draw_legend=None, prompt=None, negative_prompt=None, model=None,
+            y_type=None, y_values=None, z_type=None, z_values=None, draw_legend=None,
+            refiner_checkpoint=None, refiner_switch_at=None, prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
             tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
@@ -33,7 +34,8 @@ def create(studio):
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h, hires=second_pass,
                                   strength=denoising_strength if second_pass else None,
-                                  restore_faces=restore_faces, plot=xyz_plot.plot_request(
+                                  restore_faces=restore_faces, refiner=refiner.refiner_of(refiner_checkpoint),
+                                  refiner_switch_at=refiner_switch_at, plot=xyz_plot.plot_request(
                                       x_type, x_values, y_type, y_values, z_type, z_values, draw_legend), detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
                                       ad_denoising_strength, ad_mask_blur, ad_dilate_erode, ad_inpaint_only_masked,
@@ -46,6 +48,7 @@ def create(studio):
             panels = settings_panel(TAB, studio.info, top, studio.manager)
             panels.hires = hires.panel(TAB, studio.info, panels.width, panels.height)
             details = detailer.panel(TAB, studio.info)
+            refining = refiner.panel(TAB, studio.info)
             plot = xyz_plot.panel(TAB, studio.info)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([["a lighthouse on a cliff at dusk, oil painting", "blurry, low quality"],
@@ -53,7 +56,9 @@ def create(studio):
                              ["isometric cozy reading room, soft light, 3d render", ""]], [top.prompt, top.negative])
         with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "inpaint", "outpaint", "controlnet"])
-    wire(panels, txt2img, panels.hires.inputs() + details.inputs() + plot.inputs(), "txt2img", studio)
+    wire(panels, txt2img, panels.hires.inputs() + details.inputs() + plot.inputs() + refining.inputs(), "txt2img",
+         studio)
     panels.detailer = details
     panels.plot = plot
+    panels.refiner = refining
     return panels
