@@ -62,7 +62,8 @@ def test_a_missing_library_file_is_a_clear_error(tmp_path):
 
 def test_the_tiny_models_command_writes_a_library_that_loads(tiny_dir):
     library = Library.from_file(tiny_dir / "models.yaml")
-    assert set(library.models) == {"tiny-sd15", "tiny-sd15-inpaint", "tiny-sd15-single-file", "tiny-sdxl"}
+    assert set(library.models) == {"tiny-sd15", "tiny-sd15-inpaint", "tiny-sd15-single-file", "tiny-sdxl",
+                                   "tiny-sdxl-refiner"}
     assert {"sd1/canny", "sd1/tile", "sdxl/canny"} == set(library.controlnets)
     for entry in library.models.values():
         assert (tiny_dir / entry.source).exists()
