@@ -56,8 +56,18 @@ def preprocessor_of(module: str | None) -> str | None:
     return _BY_NAME.get((module or "none").strip().lower())
 
 
+# The ControlNet extension's IP-Adapter modules: the CLIP vision encoder that reads the reference picture. Easel
+# reads them as image prompts (pipelines/ip_adapter.py), the encoder chosen by the adapter named as the model.
+IP_ADAPTER_MODULES = ("ip-adapter_clip_sd15", "ip-adapter_clip_sdxl", "ip-adapter_clip_sdxl_plus_vith",
+                      "ip-adapter_clip_h", "ip-adapter_clip_g", "ip-adapter-auto")
+
+
+def is_ip_adapter_module(module) -> bool:
+    return isinstance(module, str) and module.strip().lower().startswith(("ip-adapter", "ip_adapter"))
+
+
 def module_list(alias_names: bool = False) -> list[str]:
-    return [LABELS.get(m, m) if alias_names else m for m in MODULES]
+    return [*(LABELS.get(m, m) if alias_names else m for m in MODULES), *IP_ADAPTER_MODULES]
 
 
 def module_detail() -> dict:
@@ -76,8 +86,10 @@ def module_detail() -> dict:
 
 
 def model_list(library) -> list[str]:
-    """The library's ControlNets by their file names, each once (a union ControlNet serves several types)."""
-    return list(dict.fromkeys(listed_name(entry) for entry in library.controlnets.values()))
+    """The library's ControlNets by their file names, each once (a union ControlNet serves several types), then
+    the model folders' IP-Adapters, as the extension lists them among its models."""
+    return list(dict.fromkeys([*(listed_name(entry) for entry in library.controlnets.values()),
+                               *library.found.ip_adapters]))
 
 
 def listed_name(entry) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipelines import ControlUnit, InvalidRequest
+from pipelines import ControlUnit, ImagePrompt, InvalidRequest
 
-from .control_names import THRESHOLDS, control_type_and_entry, model_list, module_list, preprocessor_of
+from .control_names import (THRESHOLDS, control_type_and_entry, is_ip_adapter_module, model_list, module_list,
+                            preprocessor_of)
 from .pictures import decode_picture
 
 SCRIPT = "controlnet"
@@ -31,6 +32,8 @@ _UNIT_FIELDS = {"control_type": "model", "model": "model", "control_image": "ima
                 "high_threshold": "threshold_b", "thr_v": "threshold_a", "thr_d": "threshold_b",
                 "downsample": "threshold_a"}
 _INDEXED = re.compile(r"^control_units\[(\d+)\]\.(\w+)$")
+_IMAGE_PROMPT = re.compile(r"^image_prompts\[(\d+)\](?:\.(\w+))?$")
+_HASH = re.compile(r"\s*\[[0-9a-fA-F]+\]$")
 
 
 @dataclass
@@ -40,12 +43,19 @@ class ControlPlan:
     save_maps: list[bool] = field(default_factory=list)  # whether its detected map goes back to the client
     resize_mode: str | None = None  # the first unit's: Easel fits every picture of a run one way
     script_key: str = SCRIPT  # as the client spelt it ("ControlNet", "controlnet")
+    image_prompts: list[ImagePrompt] = field(default_factory=list)  # the IP-Adapter units, as image prompts
+    image_prompt_index: list[int] = field(default_factory=list)  # each one's place in the client's args
 
     def client_field(self, engine_field: str) -> str | None:
         """The client's name for an engine field of a unit; None if the field is not a unit's."""
         prefix = f"alwayson_scripts.{self.script_key}.args"
-        if engine_field == "control_units":
+        if engine_field in ("control_units", "image_prompts"):
             return prefix
+        image_prompt = _IMAGE_PROMPT.match(engine_field)
+        if image_prompt:
+            index = int(image_prompt.group(1))
+            where = self.image_prompt_index[index] if index < len(self.image_prompt_index) else index
+            return f"{prefix}[{where}]" + (f".{image_prompt.group(2)}" if image_prompt.group(2) else "")
         indexed = _INDEXED.match(engine_field)
         if indexed:
             index, name = int(indexed.group(1)), indexed.group(2)
@@ -84,6 +94,9 @@ def _add_unit(plan: ControlPlan, where: str, index: int, unit, library, init_ima
     if not _flag(unit.get("enabled", True)):
         return
     module = unit.get("module")
+    if is_ip_adapter_module(module):  # the extension's IP-Adapter units: a reference picture, not a ControlNet
+        _add_image_prompt(plan, where, index, unit, init_image, warnings)
+        return
     preprocessor = preprocessor_of(module)
     if preprocessor is None:
         raise InvalidRequest(f"{where}.module", f"unknown module {module!r}; Easel has: {', '.join(module_list())}")
@@ -119,6 +132,21 @@ def _add_unit(plan: ControlPlan, where: str, index: int, unit, library, init_ima
     if mode != plan.resize_mode:
         warnings.append(f"{where}.resize_mode: Easel fits every picture of a run the same way; the first unit's "
                         "resize mode was used")
+
+
+def _add_image_prompt(plan: ControlPlan, where: str, index: int, unit: dict, init_image, warnings: list[str]) -> None:
+    image, _ = _image_and_mask(unit)
+    picture = decode_picture(f"{where}.image", image)
+    if picture is None:
+        if init_image is None:
+            raise InvalidRequest(f"{where}.image", "is missing: send the reference picture as base64")
+        picture = init_image
+    model = unit.get("model")
+    name = None if model in (None, "", "None") else _HASH.sub("", str(model).strip())
+    if _value(unit, "guidance_start", 0.0) != 0.0 or _value(unit, "guidance_end", 1.0) != 1.0:
+        warnings.append(f"{where}: Easel's image prompt acts on every step; guidance_start and guidance_end not used")
+    plan.image_prompts.append(ImagePrompt(image=picture, weight=_value(unit, "weight", 1.0), model=name))
+    plan.image_prompt_index.append(index)
 
 
 def _image_and_mask(unit: dict):

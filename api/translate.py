@@ -59,7 +59,8 @@ def txt2img_plan(body: Txt2Img, options, limits) -> Plan:
     warnings = _unsupported(body)
     size = (body.width, body.height)
     control = control_plan(body.alwayson_scripts, options.library, None, size, warnings)
-    task = {"task": "controlnet" if control.units else "txt2img", "resize_mode": control.resize_mode or "resize"}
+    task = {"task": "controlnet" if control.units else "txt2img", "resize_mode": control.resize_mode or "resize",
+            "image_prompts": control.image_prompts}
     if body.enable_hr:
         task.update(hires=_hires(body, warnings), **_given(strength=body.denoising_strength))
     details = detailer_plan(body.alwayson_scripts, warnings)
@@ -114,7 +115,8 @@ def img2img_plan(body: Img2Img, options, limits) -> Plan:
         raise InvalidRequest("resize_mode", f"unknown value {body.resize_mode!r}; choose one of: 0 (just resize), "
                                             "1 (crop and resize), 2 (resize and fill), 3 (latent upscale)")
     task = {"task": "controlnet" if control.units else "inpaint" if mask is not None else "img2img", "image": image,
-            "resize_mode": RESIZE_MODES[body.resize_mode], **_given(strength=body.denoising_strength)}
+            "resize_mode": RESIZE_MODES[body.resize_mode], "image_prompts": control.image_prompts,
+            **_given(strength=body.denoising_strength)}
     if mask is not None:
         blur = body.mask_blur if body.mask_blur is not None else body.mask_blur_x
         if body.mask_blur is None and body.mask_blur_x != body.mask_blur_y:

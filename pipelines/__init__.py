@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from .model_folders import paths_from_env
     from .provenance import SUFFIXES, picture_bytes, pillow_format, png_of, record_of, write_picture, write_png
     from .request import (MAX_SEED, CancelToken, ControlUnit, ExtrasRequest, GenerationRequest, GenerationResult,
-                          Detailer, DetailerUnit, HiresFix, Limits, ModelFacts, Outpaint, Plot, PlotAxis, StepInfo)
+                          Detailer, DetailerUnit, HiresFix, IMAGE_PROMPT_MODES, ImagePrompt, Limits, ModelFacts,
+                          Outpaint, Plot, PlotAxis, StepInfo)
     from .wildcards import file_names as wildcard_names
     from .xyz_plot import cell_count as plot_cell_count
     from .xyz_plot import label_of as plot_axis_label
@@ -75,7 +76,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "styles": ("Style", "save_style"),
     "provenance": ("SUFFIXES", "picture_bytes", "pillow_format", "png_of", "record_of", "write_picture", "write_png"),
     "request": ("MAX_SEED", "CancelToken", "ControlUnit", "ExtrasRequest", "GenerationRequest", "GenerationResult", "HiresFix",
-                "Limits", "ModelFacts", "Outpaint", "Plot", "PlotAxis", "StepInfo", "Detailer", "DetailerUnit"),
+                "Limits", "ModelFacts", "Outpaint", "Plot", "PlotAxis", "StepInfo", "Detailer", "DetailerUnit",
+                "IMAGE_PROMPT_MODES", "ImagePrompt"),
     "samplers": ("SAMPLERS",),
     "safety_checker": ("SAFETY_MODES", "checker_enabled"),
     "tiny_safety": ("write_tiny_safety_checker",),
@@ -112,6 +114,7 @@ _WHERE = {name: (module, name) for module, names in _SOURCES.items() for name in
 __all__ = [  # every name above, and nothing else: the names front ends may use
     "BUILTIN_UPSCALERS", "CONTROL_TYPES", "CancelToken", "DETAILER_MODELS", "Detailer", "DetailerUnit", "ExtrasRequest", "FILTERS", "FILTER_LIMITS", "ControlUnit", "DEFAULT_SAFETY_CHECKER", "DETECT_RESOLUTION", "Engine", "EngineSettings", "FAMILIES",
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "HIRES_LATENT_MODES", "HiresFix", "InvalidRequest",
+    "IMAGE_PROMPT_MODES", "ImagePrompt",
     "LazyEngine", "hires_from_infotext", "hires_sizes",
     "LazyManager", "Library", "Limits", "MAX_SEED", "ModelFacts", "ModelLoadError", "OUTPAINT_FILLS",
     "OUTPAINT_MAX_PIXELS", "OutOfMemory", "Outpaint", "Plot", "PlotAxis", "plot_axes", "plot_axis_label", "plot_cell_count",

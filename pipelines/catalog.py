@@ -47,6 +47,15 @@ FAMILIES = {
     "sdxl_refiner": Family("sdxl_refiner", "SDXL refiner", 1024),
 }
 
+# h94/IP-Adapter's adapters (hub repo, file), by the names A1111's ControlNet extension lists them under
+BUILTIN_IP_ADAPTERS = {
+    "ip-adapter_sd15": ("h94/IP-Adapter", "models/ip-adapter_sd15.safetensors"),
+    "ip-adapter-plus_sd15": ("h94/IP-Adapter", "models/ip-adapter-plus_sd15.safetensors"),
+    "ip-adapter_sdxl": ("h94/IP-Adapter", "sdxl_models/ip-adapter_sdxl.safetensors"),
+    "ip-adapter_sdxl_vit-h": ("h94/IP-Adapter", "sdxl_models/ip-adapter_sdxl_vit-h.safetensors"),
+    "ip-adapter-plus_sdxl_vit-h": ("h94/IP-Adapter", "sdxl_models/ip-adapter-plus_sdxl_vit-h.safetensors"),
+}
+
 # Words in ControlNet file names that say their type, most specific first (A1111's ControlNet extension
 # files are named so: control_v11p_sd15_canny, diffusers_xl_depth_full, t2i-adapter_xl_sketch...).
 _TYPE_WORDS = (("lineart_anime", "lineart_anime"), ("anime", "lineart_anime"), ("canny", "canny"), ("depth", "depth"),
@@ -261,6 +270,16 @@ class Library:
 
     def upscalers(self) -> dict:
         return self.found.upscalers
+
+    def ip_adapters(self) -> dict:
+        """IP-Adapter name -> its file (the model folders': ComfyUI's ipadapter/, A1111's ControlNet/ip-adapter*),
+        then h94/IP-Adapter's on the hub as (repo, file) under the names A1111's ControlNet extension gives them."""
+        found = {name: file.path for name, file in self.found.ip_adapters.items()}
+        return {**found, **{name: hub for name, hub in BUILTIN_IP_ADAPTERS.items() if name not in found}}
+
+    def image_encoders(self) -> dict:
+        """The CLIP vision encoders of the model folders (ComfyUI's clip_vision/), for the IP-Adapters."""
+        return self.found.image_encoders
 
     def face_restorers(self) -> dict:
         """GFPGAN and CodeFormer, those of them with a model file: name -> the file (model_folders.restorer_files)."""

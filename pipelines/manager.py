@@ -22,13 +22,13 @@ import torch
 from PIL import Image
 
 from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
-from . import freeu, refiner, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
+from . import freeu, ip_adapter, refiner, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .content_credentials import ContentCredentials
 from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
-from .errors import InvalidRequest, OutOfMemory
+from .errors import InvalidRequest, ModelLoadError, OutOfMemory
 from .loader import LoadedBase, load_base, load_controlnet
 from .model_sources import locate, peek
 from .model_cache import CachedModel, ModelCache
@@ -140,6 +140,7 @@ class PipelineManager:
                 extras = networks.prepare(resolved.prompt, resolved.negative_prompt, self.library, base,
                                           self._lora_file, embedding_files.read)
                 warnings += extras.warnings
+                extras.image_prompts = self._image_prompts(resolved, base)
                 controlnets, union_modes, controlnet_names = self._controlnets(resolved, facts)
                 maps = [self._control_map(unit, resolved, seed) for unit in resolved.control_units]
                 chosen_vae = self._chosen_vae(resolved.vae, base) if resolved.vae else None
@@ -156,6 +157,8 @@ class PipelineManager:
                                            chosen_vae if own else None)
                     pass_extras = extras if prompts is None else dataclasses.replace(extras, prompt=prompts[0],
                                                                                      negative=prompts[1])
+                    if not own:  # the reference pictures' adapters fit this model's UNet, not the refiner's
+                        pass_extras = dataclasses.replace(pass_extras, image_prompts=None)
                     return self._run(pass_view, pass_base, pass_request, maps, union_modes,
                                      seed if pass_seed is None else pass_seed, pass_on_step, on_preview, cancel,
                                      pass_extras, latents, arguments)
@@ -196,12 +199,13 @@ class PipelineManager:
         seeds = [seed + i for i in range(len(images))]
         vae_file = self.library.vaes()[resolved.vae].path if resolved.vae else None
         labels = {**provenance.labels(resolved, vae_file, extras.infotext, base.family),
-                  **refiner.labels(resolved, refiner_base)}
+                  **ip_adapter.labels(extras.image_prompts), **refiner.labels(resolved, refiner_base)}
         infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names,
                                          {**variation.labels(resolved, s - seed), **labels})
                      + (", Safety checker: blurred" if blurred else "") for s, blurred in zip(seeds, flagged)]
         self.last_run = {"mode": mode, "fallbacks": fallbacks, "timings": timings}
-        parameters = {k: v for k, v in asdict(resolved).items() if k not in ("image", "mask", "control_units")}
+        parameters = {k: v for k, v in asdict(resolved).items()
+                      if k not in ("image", "mask", "control_units", "image_prompts")}
         parameters.update(seed=seed, model=entry.name, family=base.family,
                           control_units=[{k: v for k, v in asdict(u).items() if k != "image"} for u in resolved.control_units])
         made_with = provenance.made_with(resolved, entry, base, view.scheduler, controlnet_names, maps, mode,
@@ -215,6 +219,75 @@ class PipelineManager:
     def _validated(self, request: GenerationRequest, entry: ModelEntry):
         return validate(request, self._facts_of(entry), self.samplers(), self.settings.limits,
                         list(self.library.vaes()), self.upscalers(), self.face_restorers())
+
+    def _image_prompts(self, resolved: GenerationRequest, base: LoadedBase) -> ip_adapter.RunImagePrompts | None:
+        """The run's IP-Adapters and their image encoder, loaded (or from the cache), each checked against the model."""
+        if not resolved.image_prompts:
+            return None
+        choices = self.library.ip_adapters()
+        width = base.pipeline.unet.config.cross_attention_dim
+        adapters, names, encoders = [], [], []
+        for i, unit in enumerate(resolved.image_prompts):
+            field = f"image_prompts[{i}].model"
+            name = unit.model or ip_adapter.default_adapter(choices, width, base.family)
+            if name not in choices:
+                known = ", ".join(choices) or "none"
+                raise InvalidRequest(field, f"no IP-Adapter for {FAMILIES[base.family].label} in the library; choose "
+                                            f"one of: {known}" if name is None else
+                                     f"unknown IP-Adapter {name!r}; choose one of: {known}")
+            adapter = self._ip_adapter(name, choices[name], field)
+            if adapter.cross_attention_dim != width:
+                raise InvalidRequest(field, f"the IP-Adapter {name} is for {lora.family_label(adapter.cross_attention_dim)}"
+                                            f" but the model is {FAMILIES[base.family].label}")
+            try:
+                encoders.append(ip_adapter.encoder_for(adapter, self.library.image_encoders()))
+            except ValueError as error:
+                raise InvalidRequest(field, str(error)) from None
+            if encoders[-1] != encoders[0]:
+                raise InvalidRequest(field, f"{name} reads pictures with another image encoder than {names[0]}; "
+                                            "choose adapters made for one encoder")
+            adapters.append(adapter)
+            names.append(name)
+        encoder = self._image_encoder(*encoders[0])
+        units = resolved.image_prompts
+        return ip_adapter.RunImagePrompts(adapters, names, encoder, [u.image for u in units], [u.weight for u in units],
+                                          [u.mode for u in units])
+
+    def _ip_adapter(self, name: str, source, field: str) -> ip_adapter.Adapter:
+        def load():
+            path = source
+            if isinstance(source, tuple):  # h94/IP-Adapter's, from the hub
+                from huggingface_hub import hf_hub_download
+
+                try:
+                    path = hf_hub_download(source[0], source[1])
+                except Exception as error:  # noqa: BLE001 - offline, missing: the same to the user
+                    raise ModelLoadError(name, f"could not be downloaded from {source[0]} ({type(error).__name__}); "
+                                               "put the file in the models folder's ipadapter/") from None
+            try:
+                adapter = ip_adapter.read(name, Path(path))
+            except ValueError as error:
+                raise InvalidRequest(field, str(error)) from None
+            return adapter, ip_adapter.nbytes(adapter)
+
+        return self._cached_or_load(f"ip-adapter:{name}", f"the IP-Adapter {name}", load)
+
+    def _image_encoder(self, name: str, source):
+        """A CLIP vision encoder: a residency component, shared by every adapter that reads pictures with it."""
+        key = f"image-encoder:{name}"
+
+        def load():
+            try:
+                encoder = ip_adapter.load_encoder(source, self.dtype)
+            except Exception as error:  # noqa: BLE001 - a missing or broken encoder is the same to the user
+                raise ModelLoadError(name, f"the image encoder could not be loaded ({type(error).__name__}: {error})") from None
+            encoder.requires_grad_(False).eval()
+            self.residency.add(key, "image_encoder", encoder)
+            return encoder, module_bytes(encoder)
+
+        encoder = self._cached_or_load(key, f"the image encoder {name}", load)
+        self.residency.place(self.residency.keys_of(encoder), force_mode="none")
+        return encoder
 
     def _refiner(self, name: str) -> LoadedBase:
         """The refiner's weights, loaded (or from the cache): an SDXL refiner, or another SDXL model."""
@@ -459,7 +532,8 @@ class PipelineManager:
         """A model left the RAM cache: forget its components and every view that holds them."""
         kind, _, name = cached.key.partition(":")
         owner = {"base": name, "controlnet": name, "preprocessor": cached.key, "vae": cached.key, "upscaler": cached.key,
-                 "face-restorer": cached.key, "safety-checker": safety_checker.RESIDENCY_OWNER}.get(kind)
+                 "face-restorer": cached.key, "image-encoder": cached.key,
+                 "safety-checker": safety_checker.RESIDENCY_OWNER}.get(kind)
         if owner is None:  # a LoRA file: tensors in RAM only, never placed on the device
             return
         self.residency.drop_owner(owner)
@@ -563,8 +637,9 @@ class PipelineManager:
 
         # tiling and FreeU change the shared UNet (and VAE): for this call only
         with tiling.seamless(view, request.tiling), freeu.applied(view, base.family, request.freeu), \
-                variation.varied_noise(view, request):
-            output = view(**call_arguments(request, maps, union_modes, conditioning.arguments()), generator=generators,
+                variation.varied_noise(view, request), ip_adapter.applied(view, extras.image_prompts) as pictures:
+            output = view(**call_arguments(request, maps, union_modes, conditioning.arguments()), **pictures,
+                          generator=generators,
                           callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs,
                           **({"output_type": "latent"} if latents else {}), **(arguments or {}))
         images = output.images

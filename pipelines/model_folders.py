@@ -10,6 +10,8 @@ recognised one by one by their names, so the two layouts may even be mixed:
     ControlNet/                         controlnet/        controlnet
     ESRGAN/, RealESRGAN/                upscale_models/    upscaler
     GFPGAN/, Codeformer/                facerestore_models/  face_restorer
+    ControlNet/ip-adapter*              ipadapter/         ip_adapter
+                                        clip_vision/       image_encoder
     embeddings/ beside models/          embeddings/        embedding
 
 Names are A1111's, so that prompts, infotexts and API calls written for A1111 find the same files:
@@ -44,7 +46,8 @@ KIND_OF_FOLDER = {
     # A1111 keeps GFPGAN and CodeFormer in folders of their own; ComfyUI's face restore nodes in one folder
     "GFPGAN": "face_restorer", "Codeformer": "face_restorer", "facerestore_models": "face_restorer",
     "embeddings": "embedding",
-}
+    "ipadapter": "ip_adapter", "clip_vision": "image_encoder",  # ComfyUI's; A1111's ControlNet extension keeps
+}                                                               # its IP-Adapters among the ControlNets
 A1111_EMBEDDINGS = "embeddings"  # A1111 keeps it beside `models/`, not in it
 
 # The files each kind is made of, as A1111 lists them.
@@ -58,11 +61,13 @@ EXTENSIONS = {
     # A1111 also reads embeddings hidden in PNG, WebP, JXL and AVIF pictures; Easel cannot load those, so pictures
     # are not listed as embeddings (a picture beside an embedding is its preview).
     "embedding": {".pt", ".bin", ".safetensors"},  # textual_inversion.py load_from_file
+    "ip_adapter": {".safetensors", ".bin"},  # h94/IP-Adapter's files
+    "image_encoder": {".safetensors"},  # a CLIP vision model's weights, as ComfyUI keeps them
 }
 # A1111 lists these files of the checkpoint folder as VAEs, not checkpoints (sd_vae.refresh_vae_list).
 VAE_SUFFIXES = (".vae.safetensors", ".vae.pt", ".vae.ckpt")
 # A folder of this kind holding this file is one model in diffusers' layout, not a folder of models.
-DIFFUSERS_MARKERS = {"checkpoint": "model_index.json", "controlnet": "config.json"}
+DIFFUSERS_MARKERS = {"checkpoint": "model_index.json", "controlnet": "config.json", "image_encoder": "config.json"}
 # Beside `name.safetensors`: `name.png`, then `name.preview.png`, for each extension in turn (ui_extra_networks.py
 # find_preview and default_allowed_preview_extensions), and `name.txt`, then `name.description.txt`
 # (find_description).
@@ -74,14 +79,15 @@ GFPGAN, CODEFORMER = "GFPGAN", "CodeFormer"
 FACE_RESTORERS = (GFPGAN, CODEFORMER)  # A1111's face restorers (modules/face_restoration.py), by the names it shows
 
 FIELD_OF_KIND = {"checkpoint": "checkpoints", "lora": "loras", "vae": "vaes", "controlnet": "controlnets",
-                 "upscaler": "upscalers", "face_restorer": "face_restorers", "embedding": "embeddings"}
+                 "upscaler": "upscalers", "face_restorer": "face_restorers", "embedding": "embeddings",
+                 "ip_adapter": "ip_adapters", "image_encoder": "image_encoders"}
 
 
 @dataclass(frozen=True)
 class FoundFile:
     name: str  # as A1111 shows it (see the module's docstring)
     path: Path
-    kind: str  # "checkpoint", "lora", "vae", "controlnet", "upscaler", "face_restorer" or "embedding"
+    kind: str  # "checkpoint", "lora", "vae", "controlnet", "upscaler", "face_restorer", "embedding", "ip_adapter"...
     size: int  # bytes; for a diffusers folder, those of all its files
     preview: Path | None = None  # the picture beside it that A1111's cards show
     description: str | None = None  # the text of name.txt or name.description.txt beside it
@@ -96,6 +102,8 @@ class Found:
     upscalers: dict[str, FoundFile] = field(default_factory=dict)
     face_restorers: dict[str, FoundFile] = field(default_factory=dict)
     embeddings: dict[str, FoundFile] = field(default_factory=dict)
+    ip_adapters: dict[str, FoundFile] = field(default_factory=dict)
+    image_encoders: dict[str, FoundFile] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def add(self, found: FoundFile) -> None:
@@ -186,6 +194,8 @@ def _kind_of_file(kind: str, file_name: str) -> str | None:
     lowered = file_name.lower()
     if kind == "checkpoint" and lowered.endswith(VAE_SUFFIXES):
         return "vae"
+    if kind == "controlnet" and lowered.startswith(("ip-adapter", "ip_adapter")):  # A1111's ControlNet extension's
+        kind = "ip_adapter"
     return kind if os.path.splitext(lowered)[1] in EXTENSIONS[kind] else None
 
 

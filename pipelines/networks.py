@@ -24,6 +24,7 @@ class RunNetworks:
     new_embeddings: list = field(default_factory=list)  # embeddings to add to the base model before the run
     infotext: dict = field(default_factory=dict)  # "Lora hashes", "TI hashes"
     warnings: list[str] = field(default_factory=list)
+    image_prompts: object = None  # the run's IP-Adapters, loaded (ip_adapter.RunImagePrompts), or None
 
 
 def prepare(prompt: str, negative: str, library, base, read_lora: Callable, read_embedding: Callable) -> RunNetworks:

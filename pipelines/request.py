@@ -29,6 +29,7 @@ class Limits:
     max_input_pixels: int = 40_000_000  # larger uploads are refused before decoding (decompression bombs)
     max_control_units: int = 3
     max_plot_pictures: int = 64  # pictures one X/Y/Z plot may make (cells x batch size)
+    max_image_prompts: int = 4  # IP-Adapter reference pictures in one request
 
 
 @dataclass
@@ -104,6 +105,19 @@ class Detailer:
     skip_img2img: bool = False  # image to image: detail the starting picture as it is, without the main pass
 
 
+IMAGE_PROMPT_MODES = ("full", "style", "composition")  # IP-Adapter as trained; InstantStyle's style or layout layer
+
+
+@dataclass
+class ImagePrompt:
+    """One IP-Adapter reference picture (ip_adapter.py): it steers the picture by its weight, in a mode."""
+
+    image: Any = None
+    weight: float = 1.0
+    mode: str = "full"  # IMAGE_PROMPT_MODES
+    model: str | None = None  # an IP-Adapter's name; None: the first the library has for the model's family
+
+
 @dataclass
 class PlotAxis:
     """One axis of an X/Y/Z plot: A1111's axis type ("Steps", "Prompt S/R", ...) and its values as typed."""
@@ -165,6 +179,8 @@ class GenerationRequest:
     outpaint: Outpaint | None = None
     # ControlNet: one or more units; with `image` it starts from that picture, with `mask` it inpaints
     control_units: list[ControlUnit] = field(default_factory=list)
+    # every task: reference pictures that steer the picture through IP-Adapters
+    image_prompts: list[ImagePrompt] = field(default_factory=list)
     # text to image: a second, larger pass at `strength` (A1111's denoising_strength)
     hires: HiresFix | None = None
     # SDXL: the last steps made by a refiner model (refiner.py; A1111's refiner_checkpoint, refiner_switch_at)

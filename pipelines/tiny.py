@@ -232,7 +232,9 @@ EXTRAS = ("a1111/models/Lora/tiny-lora.safetensors", "a1111/models/Lora/styles/t
           "a1111/models/Lora/tiny-lora-sdxl.safetensors", "a1111/models/VAE/tiny-vae.safetensors",
           "a1111/embeddings/tinyemb.pt", "a1111/styles.csv", "a1111/models/ESRGAN/tiny-esrgan.safetensors",
           "a1111/models/RealESRGAN/tiny-realesr-compact.pth", "a1111/models/GFPGAN/GFPGANv1.4.pth",
-          "a1111/extensions/sd-dynamic-prompts/wildcards/colors.txt")
+          "a1111/extensions/sd-dynamic-prompts/wildcards/colors.txt",
+          "a1111/models/ipadapter/ip-adapter_tiny-sd15.safetensors",
+          "a1111/models/ControlNet/ip-adapter_tiny-sdxl.safetensors", "a1111/models/clip_vision/tiny-clip-vision")
 
 
 def tiny_extras_dir(library_file: str | Path) -> Path:

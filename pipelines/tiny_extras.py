@@ -8,6 +8,9 @@
     a1111/models/RealESRGAN/tiny-realesr-compact.pth   a 4x Real-ESRGAN compact, as Real-ESRGAN ships its .pth
     a1111/models/GFPGAN/GFPGANv1.4.pth             GFPGAN v1.4, random weights at its one full size (174 MB, half precision)
     a1111/embeddings/tinyemb.pt                    an A1111-format embedding (string_to_param), 2 vectors
+    a1111/models/ipadapter/ip-adapter_tiny-sd15.safetensors   an IP-Adapter for the tiny SD 1.x model (ComfyUI's folder)
+    a1111/models/ControlNet/ip-adapter_tiny-sdxl.safetensors  one for the tiny SDXL model (where A1111 keeps them)
+    a1111/models/clip_vision/tiny-clip-vision/     the image encoder both read pictures with (tiny_ip_adapter.py)
     a1111/styles.csv                               A1111's styles file
     a1111/extensions/sd-dynamic-prompts/wildcards/colors.txt, animals/pets.txt   wildcards, where that extension keeps them
 
@@ -38,6 +41,7 @@ def write_extras(root: Path, sd15_folder: Path, sdxl_folder: Path) -> Path:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     from .face_restoration import write_random_gfpgan
+    from .tiny_ip_adapter import write_image_encoder, write_ip_adapter
     from .upscalers import write_tiny_compact_upscaler, write_tiny_upscaler
 
     base = root / A1111_DIR
@@ -53,6 +57,9 @@ def write_extras(root: Path, sd15_folder: Path, sdxl_folder: Path) -> Path:
         models / "ESRGAN" / "tiny-esrgan.safetensors": lambda p: write_tiny_upscaler(p),
         models / "RealESRGAN" / "tiny-realesr-compact.pth": lambda p: write_tiny_compact_upscaler(p),
         models / "GFPGAN" / "GFPGANv1.4.pth": lambda p: write_random_gfpgan(p),
+        models / "ipadapter" / "ip-adapter_tiny-sd15.safetensors": lambda p: write_ip_adapter(sd15_folder / "unet", p, 4),
+        models / "ControlNet" / "ip-adapter_tiny-sdxl.safetensors": lambda p: write_ip_adapter(sdxl_folder / "unet", p, 5),
+        models / "clip_vision" / "tiny-clip-vision": lambda p: write_image_encoder(p),
     }
     for path, write in targets.items():
         if not path.exists():

@@ -24,8 +24,9 @@ from . import freeu
 from . import hires as hires_fix
 from . import outpaint as outpainting
 from . import xyz_plot
-from .request import (MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, Detailer, DetailerUnit, ExtrasRequest,
-                      GenerationRequest, HiresFix, Limits, ModelFacts, Outpaint, Plot, PlotAxis)
+from .request import (IMAGE_PROMPT_MODES, MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, Detailer, DetailerUnit,
+                      ExtrasRequest, GenerationRequest, HiresFix, ImagePrompt, Limits, ModelFacts, Outpaint, Plot,
+                      PlotAxis)
 
 MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text encoder
 MAX_PAG_SCALE = 10.0  # the PAG paper's pictures use 1-5; beyond 10 only noise
@@ -216,6 +217,7 @@ def validate(
         image=None,
         mask=None,
         control_units=[],
+        image_prompts=_image_prompts(request.image_prompts, limits),
     )
 
     init_image = None
@@ -261,6 +263,29 @@ def validate(
     if request.detailer is not None:
         resolved.detailer = _resolve_detailer(request.detailer, resolved, task, samplers, limits, warnings)
     return resolved, warnings
+
+
+def _image_prompts(units: Any, limits: Limits) -> list[ImagePrompt]:
+    """The IP-Adapter reference pictures, decoded; whether each adapter fits the model is checked as it loads."""
+    if units in (None, [], ()):
+        return []
+    if not isinstance(units, (list, tuple)):
+        raise InvalidRequest("image_prompts", "must be a list of reference pictures")
+    if len(units) > limits.max_image_prompts:
+        raise InvalidRequest("image_prompts", f"at most {limits.max_image_prompts} reference pictures, got {len(units)}")
+    checked = []
+    for i, unit in enumerate(units):
+        where = f"image_prompts[{i}]"
+        if not isinstance(unit, ImagePrompt):
+            raise InvalidRequest(where, "must be a reference picture with its weight and mode")
+        if unit.model not in (None, "", "Automatic") and not isinstance(unit.model, str):
+            raise InvalidRequest(f"{where}.model", f"must be an IP-Adapter's name, got {type(unit.model).__name__}")
+        checked.append(ImagePrompt(
+            image=load_picture(f"{where}.image", unit.image, limits),
+            weight=_number(f"{where}.weight", unit.weight, integer=False, low=0, high=2),
+            mode=_choice(f"{where}.mode", unit.mode, IMAGE_PROMPT_MODES),
+            model=None if unit.model in (None, "", "Automatic") else unit.model))
+    return checked
 
 
 def _refiner(request: GenerationRequest, resolved: GenerationRequest, facts: ModelFacts, task: str,

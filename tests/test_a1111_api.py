@@ -318,6 +318,21 @@ def test_adetailer_units_redraw_the_face_and_write_adetailer_s_parameters(api, h
             "alwayson_scripts.ADetailer.args[1].ad_model")
 
 
+def test_the_controlnet_extension_s_ip_adapter_units_are_image_prompts(api, http, photo):
+    assert "ip-adapter_clip_sd15" in api.controlnet_module_list()
+    assert "ip-adapter_tiny-sd15" in api.controlnet_model_list()
+    unit = webuiapi.ControlNetUnit(image=photo, module="ip-adapter_clip_sd15", model="ip-adapter_tiny-sd15 [0a1b2c3d]",
+                                   weight=0.7)
+    steered = api.txt2img(prompt="a statue", controlnet_units=[unit], seed=11, width=64, height=64, steps=3)
+    plain = api.txt2img(prompt="a statue", seed=11, width=64, height=64, steps=3)
+    assert len(steered.images) == 1  # a reference picture, no detected map
+    assert 'IP-Adapter 0: "Model: ip-adapter_tiny-sd15, Weight: 0.7, Mode: full' in steered.info["infotexts"][0]
+    assert not np.array_equal(np.asarray(steered.image), np.asarray(plain.image))
+    bad = {"controlnet": {"args": [{"module": "ip-adapter_clip_sdxl", "model": "ip-adapter_tiny-sdxl",
+                                    "image": b64(photo)}]}}
+    assert "64-wide" in refused(txt2img(http, alwayson_scripts=bad), "alwayson_scripts.controlnet.args[0].model")
+
+
 def test_webuiapi_controlnet_canny_returns_the_picture_and_the_detected_map(api, photo):
     assert api.controlnet_version() == 2
     assert "controlnet-sd15-canny-tiny" in api.controlnet_model_list()

@@ -101,6 +101,15 @@ def test_the_sdxl_refiner_through_gradio_client(client):
         client.predict(prompt="a fox", steps=2, refiner_checkpoint="tiny-sdxl-refiner", api_name="/txt2img")
 
 
+def test_an_image_prompt_through_gradio_client(client, files):
+    gallery, info, _ = client.predict(prompt="a portrait", steps=2, seed=5, ip_image=handle_file(files / "photo.png"),
+                                      ip_weight=0.6, ip_mode="style", api_name="/txt2img")
+    assert 'IP-Adapter 0: "Model: ip-adapter_tiny-sd15, Weight: 0.6, Mode: style' in info
+    with pytest.raises(AppError, match="image_prompts\\[0\\].model: the IP-Adapter ip-adapter_tiny-sdxl is for"):
+        client.predict(prompt="a fox", steps=2, ip_adapter="ip-adapter_tiny-sdxl",
+                       ip_image=handle_file(files / "photo.png"), api_name="/txt2img")
+
+
 def test_img2img(client, files):
     gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), prompt="a painting", strength=0.5, steps=4,
                                    seed=1, api_name="/img2img")

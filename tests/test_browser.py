@@ -473,6 +473,27 @@ def test_the_sdxl_refiner_from_its_panel(page):
     page.locator("#txt2img-refiner").get_by_text("Refiner", exact=True).first.click()
 
 
+def test_an_image_prompt_from_its_panel(page, tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    reference = tmp_path / "reference.png"
+    Image.fromarray(data.astronaut()).resize((128, 128)).save(reference)
+    open_tab(page, "Text to image", "#txt2img-prompt textarea")
+    page.fill("#txt2img-prompt textarea", "a portrait")
+    page.locator("#txt2img-image-prompt").get_by_text("Image prompt (IP-Adapter)", exact=True).first.click()
+    upload(page, "#txt2img-ip-image-1", reference, "document.querySelector('#txt2img-ip-image-1 img') !== null")
+    page.locator("#txt2img-ip-mode-1").get_by_text("Style only", exact=True).click()
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "IP-Adapter 0")
+    assert "Model: ip-adapter_tiny-sd15, Weight: 1, Mode: style" in info
+    page.screenshot(path=ARTIFACTS / "12e-image-prompt.png", full_page=True)
+    # as it was, for the tests after this one
+    page.locator("#txt2img-ip-image-1 button[aria-label='Remove Image']").first.click()
+    page.wait_for_function("() => document.querySelector('#txt2img-ip-image-1 img') === null")
+    page.locator("#txt2img-image-prompt").get_by_text("Image prompt (IP-Adapter)", exact=True).first.click()
+
+
 def test_extras_upscales_restores_the_face_and_filters_with_a_before_after_slider(page, tmp_path):
     from PIL import Image
     from skimage import data

@@ -45,6 +45,7 @@ class EngineInfo:
     model_labels: list[tuple[str, str]] = field(default_factory=list)  # (label with the family, name)
     upscalers: list[str] = field(default_factory=lambda: ["None", "Lanczos", "Nearest"])  # built-ins, then files
     face_restorers: list[str] = field(default_factory=list)  # GFPGAN, CodeFormer: those with a model file
+    ip_adapters: list[str] = field(default_factory=list)  # the model folders' IP-Adapters, then h94's on the hub
 
     @property
     def model_choices(self) -> list:

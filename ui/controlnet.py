@@ -6,6 +6,7 @@ import gradio as gr
 
 from pipelines import CONTROL_TYPES, PASS_THROUGH, ControlUnit
 
+from . import image_prompt
 from .common import EXAMPLES, given, make_request, output_panel, settings_panel, top_row, wire
 from .errors import guard
 from .gallery import owner_of
@@ -60,7 +61,9 @@ def create(studio):
     def controlnet(control_type=None, control_image=None, preprocessor=None, conditioning_scale=None,
             control_start=None, control_end=None, low_threshold=None, high_threshold=None, enable_unit_2=None,
             control_type_2=None, control_image_2=None, preprocessor_2=None, conditioning_scale_2=None,
-            control_start_2=None, control_end_2=None, low_threshold_2=None, high_threshold_2=None, image=None, strength=None, mask=None, prompt=None,
+            control_start_2=None, control_end_2=None, low_threshold_2=None, high_threshold_2=None, image=None, strength=None, mask=None,
+            ip_adapter=None, ip_image=None, ip_weight=None, ip_mode=None,
+            ip_image_2=None, ip_weight_2=None, ip_mode_2=None, prompt=None,
             negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None, width=None,
             height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
@@ -80,7 +83,9 @@ def create(studio):
                                   clip_skip=clip_skip, vae=vae, styles=styles,
                                   tiling=tiling, freeu=freeu, pag_scale=pag_scale,
                                   subseed=subseed, subseed_strength=subseed_strength,
-                                  seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h)
+                                  seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h,
+                                  image_prompts=image_prompt.image_prompts(ip_adapter, ip_image, ip_weight, ip_mode,
+                                                                           ip_image_2, ip_weight_2, ip_mode_2))
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request), batch_count)
 
     def preview_map(control_type, control_image, preprocessor, low, high, model, width, height):
@@ -104,6 +109,7 @@ def create(studio):
                 mask = gr.Image(label="Mask (white = repaint), optional", type="pil", image_mode="L", format="png",
                                 value=None)
             panels = settings_panel(TAB, studio.info, top, studio.manager)
+            references = image_prompt.panel(TAB, studio.info)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([[f"{EXAMPLES}/astronaut.png", "a bronze statue of an astronaut, museum light"],
                              [f"{EXAMPLES}/coffee.png", "a cup of tea on a wooden table, morning light"]],
@@ -121,7 +127,7 @@ def create(studio):
     own = [unit1["control_type"], unit1["control_image"], unit1["preprocessor"], unit1["scale"], unit1["start"],
            unit1["end"], unit1["low"], unit1["high"], enable_2, unit2["control_type"], unit2["control_image"],
            unit2["preprocessor"], unit2["scale"], unit2["start"], unit2["end"], unit2["low"], unit2["high"], image,
-           strength, mask]
+           strength, mask, *references.inputs()]
     wire(panels, controlnet, own, "controlnet", studio)
     panels.image = unit1["control_image"]
     return panels

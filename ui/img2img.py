@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import detailer, refiner, xyz_plot
+from . import detailer, image_prompt, refiner, xyz_plot
 from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
 from .gallery import owner_of
@@ -19,7 +19,8 @@ def create(studio):
             ad_dilate_erode=None, ad_inpaint_only_masked=None, ad_inpaint_only_masked_padding=None,
             ad_skip_img2img=None, restore_faces=None, x_type=None, x_values=None,
             y_type=None, y_values=None, z_type=None, z_values=None, draw_legend=None,
-            refiner_checkpoint=None, refiner_switch_at=None, prompt=None, negative_prompt=None,
+            refiner_checkpoint=None, refiner_switch_at=None, ip_adapter=None, ip_image=None, ip_weight=None, ip_mode=None,
+            ip_image_2=None, ip_weight_2=None, ip_mode_2=None,  prompt=None, negative_prompt=None,
             model=None, sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None,
             batch_size=None, clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
             seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None,
@@ -34,6 +35,8 @@ def create(studio):
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h,
                                   restore_faces=restore_faces, refiner=refiner.refiner_of(refiner_checkpoint),
+                                  image_prompts=image_prompt.image_prompts(ip_adapter, ip_image, ip_weight, ip_mode,
+                                                                           ip_image_2, ip_weight_2, ip_mode_2),
                                   refiner_switch_at=refiner_switch_at, plot=xyz_plot.plot_request(
                                       x_type, x_values, y_type, y_values, z_type, z_values, draw_legend), detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
@@ -63,6 +66,7 @@ def create(studio):
                                        info="When the picture's shape differs from the size below")
             panels = settings_panel(TAB, studio.info, top, studio.manager)
             details = detailer.panel(TAB, studio.info, with_skip=True)
+            references = image_prompt.panel(TAB, studio.info)
             refining = refiner.panel(TAB, studio.info)
             plot = xyz_plot.panel(TAB, studio.info)
             with gr.Accordion("Examples", open=False):
@@ -80,7 +84,7 @@ def create(studio):
                                               studio.info.max_side)),
                   sketch, [panels.width, panels.height], api_visibility="private", queue=False, preprocess=False)
     wire(panels, img2img, [image, strength, resize_mode, sketch, *details.inputs(), *plot.inputs(),
-                           *refining.inputs()], "img2img", studio)
+                           *refining.inputs(), *references.inputs()], "img2img", studio)
     panels.image = image
     panels.detailer = details
     panels.plot = plot

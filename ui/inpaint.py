@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from . import image_prompt
 from .common import EXAMPLES, make_request, output_panel, settings_panel, size_of, top_row, wire
 from .errors import guard
 from .gallery import owner_of
@@ -18,7 +19,8 @@ BRUSH = gr.Brush(colors=[("#ffffff", 0.8), *SKETCH_COLOURS], color_mode="default
 
 def create(studio):
     def inpaint(image=None, mask=None, invert_mask=None, mask_blur=None, inpaint_only_masked=None,
-            only_masked_padding=None, strength=None, sketch=None, prompt=None, negative_prompt=None, model=None, sampler=None,
+            only_masked_padding=None, strength=None, sketch=None, ip_adapter=None, ip_image=None, ip_weight=None, ip_mode=None,
+            ip_image_2=None, ip_weight_2=None, ip_mode_2=None, prompt=None, negative_prompt=None, model=None, sampler=None,
             steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
             seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None, history=None,
@@ -37,7 +39,9 @@ def create(studio):
                                   clip_skip=clip_skip, vae=vae, styles=styles,
                                   tiling=tiling, freeu=freeu, pag_scale=pag_scale,
                                   subseed=subseed, subseed_strength=subseed_strength,
-                                  seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h)
+                                  seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h,
+                                  image_prompts=image_prompt.image_prompts(ip_adapter, ip_image, ip_weight, ip_mode,
+                                                                           ip_image_2, ip_weight_2, ip_mode_2))
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request), batch_count)
 
     top = top_row(TAB, studio.info)
@@ -65,6 +69,7 @@ def create(studio):
             strength = gr.Slider(0.01, 1.0, value=0.9, step=0.01, label="Strength",
                                  info="How much of the painted area to repaint: 1 ignores what was there")
             panels = settings_panel(TAB, studio.info, top, studio.manager)
+            references = image_prompt.panel(TAB, studio.info)
             with gr.Accordion("Examples", open=False):
                 gr.Examples([[f"{EXAMPLES}/astronaut.png", "a golden space helmet"],
                              [f"{EXAMPLES}/cat.png", "a tiny red bow tie"]], [image, top.prompt])
@@ -73,6 +78,6 @@ def create(studio):
     image.upload(guard(lambda value: size_of(editor_background(value), studio.info.max_side)), image, [panels.width, panels.height],
                  api_visibility="private", queue=False, preprocess=False)
     wire(panels, inpaint, [image, mask, invert_mask, mask_blur, inpaint_only_masked, only_masked_padding, strength,
-                           sketch], "inpaint", studio)
+                           sketch, *references.inputs()], "inpaint", studio)
     panels.image = image
     return panels

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import detailer, hires, refiner, xyz_plot
+from . import detailer, hires, image_prompt, refiner, xyz_plot
 from .common import make_request, output_panel, settings_panel, top_row, wire
 from .gallery import owner_of
 
@@ -18,7 +18,8 @@ def create(studio):
             ad_denoising_strength=None, ad_mask_blur=None, ad_dilate_erode=None, ad_inpaint_only_masked=None,
             ad_inpaint_only_masked_padding=None, restore_faces=None, x_type=None, x_values=None,
             y_type=None, y_values=None, z_type=None, z_values=None, draw_legend=None,
-            refiner_checkpoint=None, refiner_switch_at=None, prompt=None, negative_prompt=None, model=None,
+            refiner_checkpoint=None, refiner_switch_at=None, ip_adapter=None, ip_image=None, ip_weight=None, ip_mode=None,
+            ip_image_2=None, ip_weight_2=None, ip_mode_2=None,  prompt=None, negative_prompt=None, model=None,
             sampler=None, steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
             tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
@@ -35,6 +36,8 @@ def create(studio):
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h, hires=second_pass,
                                   strength=denoising_strength if second_pass else None,
                                   restore_faces=restore_faces, refiner=refiner.refiner_of(refiner_checkpoint),
+                                  image_prompts=image_prompt.image_prompts(ip_adapter, ip_image, ip_weight, ip_mode,
+                                                                           ip_image_2, ip_weight_2, ip_mode_2),
                                   refiner_switch_at=refiner_switch_at, plot=xyz_plot.plot_request(
                                       x_type, x_values, y_type, y_values, z_type, z_values, draw_legend), detailer=detailer.detailer_request(
                                       adetailer, ad_model, ad_prompt, ad_negative_prompt, ad_confidence,
@@ -48,6 +51,7 @@ def create(studio):
             panels = settings_panel(TAB, studio.info, top, studio.manager)
             panels.hires = hires.panel(TAB, studio.info, panels.width, panels.height)
             details = detailer.panel(TAB, studio.info)
+            references = image_prompt.panel(TAB, studio.info)
             refining = refiner.panel(TAB, studio.info)
             plot = xyz_plot.panel(TAB, studio.info)
             with gr.Accordion("Examples", open=False):
@@ -56,8 +60,8 @@ def create(studio):
                              ["isometric cozy reading room, soft light, 3d render", ""]], [top.prompt, top.negative])
         with gr.Column(scale=1, min_width=320):
             output_panel(TAB, panels, ["img2img", "inpaint", "outpaint", "controlnet"])
-    wire(panels, txt2img, panels.hires.inputs() + details.inputs() + plot.inputs() + refining.inputs(), "txt2img",
-         studio)
+    wire(panels, txt2img, panels.hires.inputs() + details.inputs() + plot.inputs() + refining.inputs()
+         + references.inputs(), "txt2img", studio)
     panels.detailer = details
     panels.plot = plot
     panels.refiner = refining
