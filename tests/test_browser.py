@@ -410,26 +410,15 @@ def test_click_a_lora_card_pick_an_embedding_and_generate_with_them(page):
     page.wait_for_function("() => document.querySelector('#txt2img-prompt textarea').value === 'a (red:1.3) cat'")
 
 
-def test_pick_a_wildcard_and_each_picture_draws_its_line(page):
+def test_a_wildcard_from_its_list_and_an_xyz_plot_from_its_panel(page):
     open_tab(page, "Text to image", "#txt2img-prompt textarea")
     page.fill("#txt2img-prompt textarea", "a {small|large} house")
-    accordion = page.locator("#txt2img-wildcard")
-    if not accordion.is_visible():
+    if not page.locator("#txt2img-wildcard").is_visible():
         page.get_by_text("LoRA, embeddings, wildcards and styles").first.click()
     page.locator("#txt2img-wildcard input").fill("colors")
     page.keyboard.press("Enter")
     page.wait_for_function(
         "() => document.querySelector('#txt2img-prompt textarea').value === 'a {small|large} house, __colors__'")
-    page.click("#txt2img-generate")
-    info = wait_for_parameters(page, "txt2img", "Template: a {small|large} house, __colors__")
-    drawn = info.split("\n")[0]
-    assert drawn.split(", ")[1] in ("red", "green", "blue") and drawn.split(", ")[0] in ("a small house", "a large house")
-    page.screenshot(path=ARTIFACTS / "12b-wildcards.png", full_page=True)
-
-
-def test_an_xyz_plot_from_its_panel_shows_the_grid_first(page):
-    open_tab(page, "Text to image", "#txt2img-prompt textarea")
-    page.fill("#txt2img-prompt textarea", "a lighthouse")
     page.get_by_text("X/Y/Z plot", exact=True).first.click()
     page.locator("#txt2img-x-type input").fill("Steps")
     page.keyboard.press("Enter")
@@ -444,16 +433,26 @@ def test_an_xyz_plot_from_its_panel_shows_the_grid_first(page):
     page.click("#txt2img-generate")
     info = wait_for_parameters(page, "txt2img", "Script: X/Y/Z plot")
     assert "X Type: Steps" in info and "Y Type: Sampler" in info, info
+    # each cell's prompt drawn from the template, which the parameters keep on their own line
+    drawn = info.split("\n")[0]
+    assert drawn.split(", ")[1] in ("red", "green", "blue") and drawn.split(", ")[0] in ("a small house", "a large house")
+    assert "\nTemplate: a {small|large} house, __colors__" in info
     page.wait_for_function("() => document.querySelectorAll('#txt2img-gallery .thumbnail-item').length === 5"
                            " || document.querySelectorAll('#txt2img-gallery img').length >= 5")
-    page.screenshot(path=ARTIFACTS / "12c-xyz-plot.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / "12c-wildcards-and-xyz-plot.png", full_page=True)
     for axis in ("x", "y"):  # the plot off again for the tests after this one
         page.locator(f"#txt2img-{axis}-type input").fill("Nothing")
         page.keyboard.press("Enter")
     page.get_by_text("X/Y/Z plot", exact=True).first.click()
 
 
-def test_the_sdxl_refiner_from_its_panel(page):
+def test_the_sdxl_refiner_and_an_image_prompt_from_their_panels(page, tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    reference = tmp_path / "reference.png"
+    Image.fromarray(data.astronaut()).resize((128, 128)).save(reference)
+
     def choose(selector: str, typed: str, shown: str):
         page.locator(f"{selector} input").fill(typed)
         page.keyboard.press("Enter")
@@ -464,34 +463,20 @@ def test_the_sdxl_refiner_from_its_panel(page):
     choose("#txt2img-model", "tiny-sdxl", "SDXL · tiny-sdxl")
     page.locator("#txt2img-refiner").get_by_text("Refiner", exact=True).first.click()
     choose("#txt2img-refiner-checkpoint", "tiny-sdxl-refiner", "SDXL refiner · tiny-sdxl-refiner")
-    page.click("#txt2img-generate")
-    info = wait_for_parameters(page, "txt2img", "Refiner: tiny-sdxl-refiner")
-    assert "Model: tiny-sdxl," in info and "Refiner switch at: 0.8" in info
-    page.screenshot(path=ARTIFACTS / "12d-refiner.png", full_page=True)
-    choose("#txt2img-refiner-checkpoint", "None", "None")  # as it was, for the tests after this one
-    choose("#txt2img-model", "tiny-sd15", "SD 1.x · tiny-sd15")
-    page.locator("#txt2img-refiner").get_by_text("Refiner", exact=True).first.click()
-
-
-def test_an_image_prompt_from_its_panel(page, tmp_path):
-    from PIL import Image
-    from skimage import data
-
-    reference = tmp_path / "reference.png"
-    Image.fromarray(data.astronaut()).resize((128, 128)).save(reference)
-    open_tab(page, "Text to image", "#txt2img-prompt textarea")
-    page.fill("#txt2img-prompt textarea", "a portrait")
     page.locator("#txt2img-image-prompt").get_by_text("Image prompt (IP-Adapter)", exact=True).first.click()
     upload(page, "#txt2img-ip-image-1", reference, "document.querySelector('#txt2img-ip-image-1 img') !== null")
     page.locator("#txt2img-ip-mode-1").get_by_text("Style only", exact=True).click()
     page.click("#txt2img-generate")
-    info = wait_for_parameters(page, "txt2img", "IP-Adapter 0")
-    assert "Model: ip-adapter_tiny-sd15, Weight: 1, Mode: style" in info
-    page.screenshot(path=ARTIFACTS / "12e-image-prompt.png", full_page=True)
-    # as it was, for the tests after this one
+    info = wait_for_parameters(page, "txt2img", "Refiner: tiny-sdxl-refiner")
+    assert "Model: tiny-sdxl," in info and "Refiner switch at: 0.8" in info
+    assert "IP-Adapter 0: \"Model: ip-adapter_tiny-sdxl, Weight: 1, Mode: style" in info
+    page.screenshot(path=ARTIFACTS / "12d-refiner-and-image-prompt.png", full_page=True)
     page.locator("#txt2img-ip-image-1 button[aria-label='Remove Image']").first.click()
     page.wait_for_function("() => document.querySelector('#txt2img-ip-image-1 img') === null")
     page.locator("#txt2img-image-prompt").get_by_text("Image prompt (IP-Adapter)", exact=True).first.click()
+    choose("#txt2img-refiner-checkpoint", "None", "None")  # as it was, for the tests after this one
+    choose("#txt2img-model", "tiny-sd15", "SD 1.x · tiny-sd15")
+    page.locator("#txt2img-refiner").get_by_text("Refiner", exact=True).first.click()
 
 
 def test_extras_upscales_restores_the_face_and_filters_with_a_before_after_slider(page, tmp_path):

@@ -5,6 +5,7 @@ prompt makes the same picture again, and what cannot be drawn is refused naming 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +18,12 @@ from pipelines.tiny import tiny_extras_dir
 
 @pytest.fixture(scope="module")
 def folder(tiny_dir, tmp_path_factory):
-    """The demo's A1111 folder copied, so rings and missing files can be added without touching the shared one."""
+    """An A1111 folder with the demo's wildcards copied, so rings and missing files can be added without touching
+    the shared one (its models/ holds an empty Lora/: only the wildcards matter here)."""
     root = tmp_path_factory.mktemp("wildcards") / "webui"
-    shutil.copytree(tiny_extras_dir(tiny_dir / "models.yaml").parent, root)
+    wildcards = Path("extensions") / "sd-dynamic-prompts" / "wildcards"
+    shutil.copytree(tiny_extras_dir(tiny_dir / "models.yaml").parent / wildcards, root / wildcards)
+    (root / "models" / "Lora").mkdir(parents=True)
     return root
 
 
