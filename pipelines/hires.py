@@ -165,10 +165,12 @@ class TwoPassProgress:
             self.on_step(StepInfo(step, total, time.perf_counter() - self.started))
 
 
-def run(request: GenerationRequest, run_pass: Callable, upscale_picture: Callable, on_step, prompts: tuple[str, str]):
+def run(request: GenerationRequest, run_pass: Callable, upscale_picture: Callable, on_step, prompts: tuple[str, str],
+        second_pass: Callable | None = None):
     """Both passes. `run_pass(request, on_step, latents, prompts)` runs one pass and returns (pictures or latents,
     timings, offload mode, fallbacks, nsfw flags); `upscale_picture(picture, upscaler, scale)` is the engine's upscaler;
-    `prompts` are the second pass's prompt and negative prompt as the text encoder reads them."""
+    `prompts` are the second pass's prompt and negative prompt as the text encoder reads them; `second_pass(request,
+    on_step, prompts)`, if given, makes the second pass in its place (the refiner finishing it, as A1111 does)."""
     from PIL import ImageOps
 
     hires = request.hires
@@ -184,8 +186,10 @@ def run(request: GenerationRequest, run_pass: Callable, upscale_picture: Callabl
         start = [ImageOps.fit(upscale_picture(picture, hires.upscaler, scale), size.final)
                  for picture in first]
     upscale_seconds = time.perf_counter() - started
-    pictures, second_timings, mode, second_fallbacks, second_nsfw = run_pass(
-        second_request(request, start), progress.second, False, prompts)
+    second = second_request(request, start)
+    pictures, second_timings, mode, second_fallbacks, second_nsfw = (
+        second_pass(second, progress.second, prompts) if second_pass is not None
+        else run_pass(second, progress.second, False, prompts))
     timings = {key: round(timings.get(key, 0) + second_timings.get(key, 0), 3) for key in ("denoise", "decode")}
     timings["hires_upscale"] = round(upscale_seconds, 3)
     flags = [a or b for a, b in zip(nsfw, second_nsfw)] if len(nsfw) == len(second_nsfw) else second_nsfw

@@ -168,14 +168,17 @@ class PipelineManager:
                         # ADetailer's "skip img2img": the starting picture is detailed as it is
                         images = [resolved.image.copy() for _ in range(resolved.batch_size)]
                         timings, mode, fallbacks, nsfw = {"denoise": 0.0, "decode": 0.0}, "none", [], [False] * len(images)
-                    elif refiner_base is not None:  # the last steps on the refiner's weights
+                    elif refiner_base is not None and resolved.hires is None:  # the last steps on the refiner's weights
                         images, timings, mode, fallbacks, nsfw = refiner.run(resolved, run_pass, refiner_base, on_step)
                     elif resolved.hires is None:
                         images, timings, mode, fallbacks, nsfw = run_pass(resolved, on_step)
                     else:  # two passes over the same weights; the second on an image-to-image view
                         prompts = hires.second_prompts(resolved, extras, warnings)
+                        finish = None if refiner_base is None else (  # the refiner finishes the second pass
+                            lambda second, step, second_prompts: refiner.run(second, run_pass, refiner_base, step,
+                                                                             second_prompts))
                         images, timings, mode, fallbacks, nsfw = hires.run(resolved, run_pass, self._upscaled,
-                                                                           on_step, prompts)
+                                                                           on_step, prompts, finish)
                     if resolved.restore_faces:  # A1111's order: the picture made, its faces restored, then detailed
                         images = self._restore_made(images, resolved, warnings)
                     if resolved.detailer is not None:  # each find redrawn on an inpaint view of the same weights

@@ -1,6 +1,7 @@
 """The SDXL refiner, as A1111's `refiner_checkpoint` and `refiner_switch_at`: the model makes the first part of the
 steps and hands its latents, still noisy, to the refiner, which makes the rest (diffusers' "ensemble of expert
-denoisers": `denoising_end` on the model's pass, `denoising_start` on the refiner's image-to-image pass).
+denoisers": `denoising_end` on the model's pass, `denoising_start` on the refiner's image-to-image pass). With the
+hires fix, the refiner finishes the second pass (A1111's default, "Hires fix: which pass to enable refiner for").
 
 Both models are residency components like any other: the refiner's modules are placed on the device for its
 pass, the model's moved off if the budget needs the room. One progress bar covers both passes.
@@ -38,20 +39,21 @@ def refined_steps(request: GenerationRequest) -> int:
     return max(1, min(run, round(run * share)))
 
 
-def run(request: GenerationRequest, run_pass: Callable, refiner_base, on_step):
+def run(request: GenerationRequest, run_pass: Callable, refiner_base, on_step, prompts=None):
     """Both passes. `run_pass(request, on_step, latents, prompts, pass_seed, pass_base, arguments)` runs one pass
-    and returns (pictures or latents, timings, offload mode, fallbacks, nsfw flags)."""
+    and returns (pictures or latents, timings, offload mode, fallbacks, nsfw flags); `prompts`: the pass's own
+    (the hires fix's second pass, which the refiner finishes as A1111's does by default)."""
     boundary = handover(request)
     refining = dataclasses.replace(request, task="img2img", freeu=False, pag_scale=0.0, control_units=[], mask=None,
                                    refiner=None)
     if model_makes_no_step(request):  # the picture starts below the handover: the refiner alone redraws it
-        return run_pass(refining, on_step, pass_base=refiner_base)
+        return run_pass(refining, on_step, False, prompts, pass_base=refiner_base)
     progress = TwoPassProgress(on_step, refined_steps(request))
-    latents, timings, _mode, fallbacks, nsfw = run_pass(request, progress.first, True,
+    latents, timings, _mode, fallbacks, nsfw = run_pass(request, progress.first, True, prompts,
                                                         arguments={"denoising_end": boundary})
     # the refiner continues the same latents, on its own image-to-image view: no noise is added at the handover
     pictures, second_timings, mode, second_fallbacks, second_nsfw = run_pass(
-        dataclasses.replace(refining, image=latents), progress.second, False, pass_base=refiner_base,
+        dataclasses.replace(refining, image=latents), progress.second, False, prompts, pass_base=refiner_base,
         arguments={"denoising_start": boundary})
     timings = {key: round(timings.get(key, 0) + second_timings.get(key, 0), 3) for key in ("denoise", "decode")}
     flags = [a or b for a, b in zip(nsfw, second_nsfw)] if len(nsfw) == len(second_nsfw) else second_nsfw

@@ -300,8 +300,6 @@ def _refiner(request: GenerationRequest, resolved: GenerationRequest, facts: Mod
         raise InvalidRequest("refiner", f"a refiner finishes SDXL pictures; {facts.name} is {label}, not an SDXL model")
     if task not in ("txt2img", "img2img"):
         raise InvalidRequest("refiner", f"the refiner is for text to image and image to image, not {task}")
-    if resolved.hires is not None:
-        raise InvalidRequest("refiner", "Easel refines without the hires fix: turn one of them off")
     resolved.refiner_switch_at = _number("refiner_switch_at", request.refiner_switch_at, integer=False, low=0.01,
                                          high=1)
     if resolved.refiner_switch_at == 1:  # A1111's too: the switch comes after the last step

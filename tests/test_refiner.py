@@ -69,6 +69,26 @@ def test_the_refiner_makes_the_steps_after_the_switch_and_both_models_are_named(
     assert any("tiny-sdxl-refiner" in str(key) for key in held) and any("tiny-sdxl" in str(key) for key in held)
 
 
+def test_with_the_hires_fix_the_refiner_finishes_the_second_pass(engine):
+    from pipelines.request import HiresFix
+
+    calls = []
+    original = engine._call
+
+    def spy(view, base, request, *args, **kwargs):
+        calls.append((base.name, request.width, args[-1] if len(args) > 8 else None))
+        return original(view, base, request, *args, **kwargs)
+
+    engine._call = spy
+    try:
+        result = make(engine, steps=6, hires=HiresFix(scale=2), strength=0.7, refiner="tiny-sdxl-refiner")
+    finally:
+        del engine._call
+    assert calls == [("tiny-sdxl", 64, None), ("tiny-sdxl", 128, {"denoising_end": 0.8}),
+                     ("tiny-sdxl-refiner", 128, {"denoising_start": 0.8})]
+    assert result.images[0].size == (128, 128) and "Refiner: tiny-sdxl-refiner" in result.infotexts[0]
+
+
 def test_image_to_image_is_refined_too(engine):
     start = make(engine).images[0]
     refined = make(engine, task="img2img", image=start, strength=0.6, refiner="tiny-sdxl-refiner")
