@@ -176,7 +176,8 @@ def run(request: GenerationRequest, run_pass: Callable, upscale_picture: Callabl
     hires = request.hires
     in_latents = hires.upscaler in LATENT_MODES
     progress = TwoPassProgress(on_step, second_steps(request))
-    first, timings, _mode, fallbacks, nsfw = run_pass(request, progress.first, in_latents)
+    first_pass = run_pass(request, progress.first, in_latents)
+    first = first_pass[0]
     started = time.perf_counter()
     size = sizes(request.width, request.height, hires)
     if in_latents:
@@ -187,10 +188,18 @@ def run(request: GenerationRequest, run_pass: Callable, upscale_picture: Callabl
                  for picture in first]
     upscale_seconds = time.perf_counter() - started
     second = second_request(request, start)
-    pictures, second_timings, mode, second_fallbacks, second_nsfw = (
-        second_pass(second, progress.second, prompts) if second_pass is not None
+    pictures, timings, mode, fallbacks, flags = chained(
+        first_pass, second_pass(second, progress.second, prompts) if second_pass is not None
         else run_pass(second, progress.second, False, prompts))
-    timings = {key: round(timings.get(key, 0) + second_timings.get(key, 0), 3) for key in ("denoise", "decode")}
     timings["hires_upscale"] = round(upscale_seconds, 3)
+    return pictures, timings, mode, fallbacks, flags
+
+
+def chained(first: tuple, second: tuple) -> tuple:
+    """Two passes' results (pictures or latents, timings, offload mode, fallbacks, nsfw flags) as one run's: the
+    second's pictures and offload mode, both passes' times added up, their fallbacks and safety flags together."""
+    _, timings, _mode, fallbacks, nsfw = first
+    pictures, second_timings, mode, second_fallbacks, second_nsfw = second
+    timings = {key: round(timings.get(key, 0) + second_timings.get(key, 0), 3) for key in ("denoise", "decode")}
     flags = [a or b for a, b in zip(nsfw, second_nsfw)] if len(nsfw) == len(second_nsfw) else second_nsfw
     return pictures, timings, mode, fallbacks + second_fallbacks, flags

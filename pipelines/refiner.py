@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from .hires import TwoPassProgress
+from .hires import TwoPassProgress, chained
 from .request import GenerationRequest
 
 REFINER_FAMILIES = ("sdxl_refiner", "sdxl")  # what can finish an SDXL picture: the refiner, or another SDXL model
@@ -49,15 +49,10 @@ def run(request: GenerationRequest, run_pass: Callable, refiner_base, on_step, p
     if model_makes_no_step(request):  # the picture starts below the handover: the refiner alone redraws it
         return run_pass(refining, on_step, False, prompts, pass_base=refiner_base)
     progress = TwoPassProgress(on_step, refined_steps(request))
-    latents, timings, _mode, fallbacks, nsfw = run_pass(request, progress.first, True, prompts,
-                                                        arguments={"denoising_end": boundary})
+    first = run_pass(request, progress.first, True, prompts, arguments={"denoising_end": boundary})
     # the refiner continues the same latents, on its own image-to-image view: no noise is added at the handover
-    pictures, second_timings, mode, second_fallbacks, second_nsfw = run_pass(
-        dataclasses.replace(refining, image=latents), progress.second, False, prompts, pass_base=refiner_base,
-        arguments={"denoising_start": boundary})
-    timings = {key: round(timings.get(key, 0) + second_timings.get(key, 0), 3) for key in ("denoise", "decode")}
-    flags = [a or b for a, b in zip(nsfw, second_nsfw)] if len(nsfw) == len(second_nsfw) else second_nsfw
-    return pictures, timings, mode, fallbacks + second_fallbacks, flags
+    return chained(first, run_pass(dataclasses.replace(refining, image=first[0]), progress.second, False, prompts,
+                                   pass_base=refiner_base, arguments={"denoising_start": boundary}))
 
 
 def labels(request: GenerationRequest, refiner_base) -> dict:
