@@ -35,6 +35,7 @@ class Generation(_Lax):
     n_iter: Optional[int] = 1
     steps: Optional[int] = None
     cfg_scale: Optional[float] = None
+    distilled_cfg_scale: Optional[float] = None  # Forge's: FLUX.1's distilled guidance (its cfg_scale is then 1)
     width: Optional[int] = None
     height: Optional[int] = None
     restore_faces: Optional[bool] = None

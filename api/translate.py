@@ -194,7 +194,7 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
                   control_units=control.units, clip_skip=clip_skip, vae=None if vae in ("Automatic", "None") else vae,
                   styles=list(body.styles or []), **task,
                   **_given(steps=body.steps, guidance_scale=body.cfg_scale, sampler=sampler, width=body.width,
-                           height=body.height))
+                           height=body.height, distilled_guidance=getattr(body, "distilled_cfg_scale", None)))
     last_seed = seed + batch * (batches - 1) if isinstance(seed, int) and isinstance(batch, int) else None
     if last_seed is not None and 0 <= seed <= MAX_SEED < last_seed:
         # refused before any batch runs, not after the first ones were made and thrown away

@@ -10,8 +10,10 @@ The library is one readable YAML file (see "Your models" in the README):
         config: stable-diffusion-v1-5/stable-diffusion-v1-5   # only for single files: where its configs are
         inpaint: my-model-inpainting   # a dedicated inpainting model to use in the Inpaint tab
         turbo: false                   # few-step model: defaults become 1-4 steps and no guidance
+        quantize: fp8                  # FLUX / SD 3 only: fp8 or nf4 weights (a .gguf file is quantized already)
+        quantize_text_encoder: fp8     # FLUX / SD 3 only: T5 in fp8 too
     controlnets:
-      sd1:                             # the family the ControlNets are for: sd1, sd2 or sdxl
+      sd1:                             # the family the ControlNets are for: sd1, sd2, sdxl, sd3 or flux
         canny: lllyasviel/control_v11p_sd15_canny
 
 Relative local paths are taken relative to the library file. The family of every model is read from
@@ -37,6 +39,11 @@ class Family:
     default_steps: int = 25
     default_guidance: float = 7.0
     default_sampler: str = "DPM++ 2M Karras"
+    samplers: tuple[str, ...] | None = None  # the samplers it can use, when not every SD sampler
+    max_guidance: float = 30.0
+    guidance_label: str = "CFG scale"  # what its guidance is called in the infotext
+    unet: bool = True  # False: a diffusion transformer, without the UNet's tricks (FreeU, IP-Adapter, embeddings)
+    negative_prompt: bool = True  # False: it reads no negative prompt (FLUX.1's distilled guidance)
 
 
 FAMILIES = {
@@ -45,7 +52,25 @@ FAMILIES = {
     "sdxl": Family("sdxl", "SDXL", 1024),
     # finishes SDXL pictures (refiner.py): its UNet reads the second text encoder and an aesthetic score
     "sdxl_refiner": Family("sdxl_refiner", "SDXL refiner", 1024),
+    # diffusion transformers on flow matching (flow_families.py): one sampler, flow-matching Euler with the model's shift
+    "sd3": Family("sd3", "SD 3.x", 1024, default_steps=28, default_guidance=3.5, default_sampler="Euler",
+                  samplers=("Euler",), unet=False),
+    # FLUX.1's guidance is distilled into the model: a number it reads, not a second pass (Forge's "Distilled CFG")
+    "flux": Family("flux", "FLUX.1", 1024, default_steps=28, default_guidance=3.5, default_sampler="Euler",
+                   samplers=("Euler",), max_guidance=10.0, guidance_label="Distilled CFG Scale", unet=False,
+                   negative_prompt=False),
 }
+
+# The licence a gated repo asks its users to accept on huggingface.co before it lets them download (by repo prefix)
+GATED_LICENCES = {
+    "black-forest-labs/FLUX.1-dev": "the FLUX.1 [dev] Non-Commercial License",
+    "stabilityai/stable-diffusion-3": "the Stability AI Community License",
+}
+
+
+def gated_licence(repo_id: str) -> str:
+    return next((licence for prefix, licence in GATED_LICENCES.items() if repo_id.startswith(prefix)), "its licence")
+
 
 # h94/IP-Adapter's adapters (hub repo, file), by the names A1111's ControlNet extension lists them under
 BUILTIN_IP_ADAPTERS = {
@@ -139,6 +164,8 @@ class ModelEntry:
     inpaint: str | None = None  # name of a dedicated inpainting model
     turbo: bool = False
     default_size: int | None = None
+    quantize: str | None = None  # FLUX / SD 3: "fp8" or "nf4" weights for the transformer (quantization.py)
+    quantize_text_encoder: str | None = None  # FLUX / SD 3: "fp8" or "nf4" for T5 as well
     base_dir: Path | None = None  # where relative paths start (the library file's folder)
 
 
@@ -175,6 +202,13 @@ _SDXL_UNION_MODES = {
     "mlsd": 3, "normal": 4, "segmentation": 5, "tile": 6, "inpaint": 7,
 }
 
+# Shakker-Labs' FLUX.1-dev union ControlNet (its model card's modes: canny 0, tile 1, depth 2, blur 3, pose 4, gray 5,
+# low quality 6); InstantX's SD 3 ControlNets, one type each (SD 3's pipelines take ControlNets on text to image only)
+_FLUX_UNION = "Shakker-Labs/FLUX.1-dev-ControlNet-Union-Pro"
+_FLUX_UNION_MODES = {"canny": 0, "tile": 1, "depth": 2, "openpose": 4}
+_SD3_CONTROLNETS = {"canny": "InstantX/SD3-Controlnet-Canny", "openpose": "InstantX/SD3-Controlnet-Pose",
+                    "tile": "InstantX/SD3-Controlnet-Tile"}
+
 BUILTIN_LIBRARY = {
     "default": "sd15",
     "models": {
@@ -189,6 +223,13 @@ BUILTIN_LIBRARY = {
         "sd-turbo": {"source": "stabilityai/sd-turbo", "label": "SD-Turbo", "turbo": True},
         "sdxl-turbo": {"source": "stabilityai/sdxl-turbo", "label": "SDXL-Turbo", "turbo": True, "variant": "fp16",
                        "default_size": 512},
+        # the transformer families' official repos; all but schnell are gated (accept the licence, set HF_TOKEN)
+        "flux1-schnell": {"source": "black-forest-labs/FLUX.1-schnell", "label": "FLUX.1 schnell", "turbo": True},
+        "flux1-dev": {"source": "black-forest-labs/FLUX.1-dev", "label": "FLUX.1 dev"},
+        "sd3.5-medium": {"source": "stabilityai/stable-diffusion-3.5-medium", "label": "SD 3.5 Medium"},
+        "sd3.5-large": {"source": "stabilityai/stable-diffusion-3.5-large", "label": "SD 3.5 Large"},
+        "sd3.5-large-turbo": {"source": "stabilityai/stable-diffusion-3.5-large-turbo", "label": "SD 3.5 Large Turbo",
+                              "turbo": True},
     },
     "controlnets": {
         "sd1": dict(_SD15_CONTROLNETS),
@@ -199,6 +240,8 @@ BUILTIN_LIBRARY = {
             **{t: {"source": _SDXL_UNION, "union_mode": mode} for t, mode in _SDXL_UNION_MODES.items()
                if t not in ("canny", "depth")},
         },
+        "flux": {t: {"source": _FLUX_UNION, "union_mode": mode} for t, mode in _FLUX_UNION_MODES.items()},
+        "sd3": dict(_SD3_CONTROLNETS),
     },
 }
 

@@ -87,6 +87,10 @@ def _targets(pipeline, family: str) -> dict:
 
 def why_not(embedding: Embedding, pipeline, family: str) -> str | None:
     """Why the embedding cannot be used with this model (A1111 lists such ones as skipped), or None."""
+    from .catalog import FAMILIES
+
+    if family in FAMILIES and not FAMILIES[family].unet:
+        return f"textual-inversion embeddings are made for SD 1.x, SD 2.x and SDXL, not {FAMILIES[family].label}"
     targets = _targets(pipeline, family)
     if set(embedding.vectors) != set(targets):
         made_for = "SDXL" if "clip_g" in embedding.vectors else "a one-encoder model (SD 1.x or 2.x)"

@@ -20,6 +20,7 @@ class EngineSettings:
     preview_every: int = 1  # make a latent preview every N steps (0: never)
     preview_period: float = 0.0  # and at most one per this many seconds (the studio shows one every 0.5 s)
     pin_memory: bool = True  # keep weights that are off a CUDA GPU in pinned host memory: faster swaps
+    quantize: str | None = None  # FLUX / SD 3 transformers without a library `quantize:`: fp8 or nf4 (quantization.py)
     compile: bool = False  # torch.compile the UNet: faster steps after a long first run (see docs/BENCHMARKS.md)
     watermark: bool = True  # hide Easel's invisible mark in every picture (see watermark.py)
     content_credentials: bool = True  # sign a C2PA manifest into every picture (see content_credentials.py)

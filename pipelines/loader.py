@@ -1,6 +1,6 @@
 """From a model reference (hub id, local diffusers folder, single .safetensors file) to loaded components.
 
-The family (SD 1.x, SD 2.x, SDXL) is read from the weights' configs or tensor names, never from the
+The family (SD 1.x, SD 2.x, SDXL, SD 3, FLUX.1) is read from the weights' configs or tensor names, never from the
 name. Downloads go through huggingface_hub's cache with its progress bars; every failure becomes a
 `ModelLoadError` that names the model and says what to do.
 """
@@ -17,16 +17,17 @@ from typing import Callable
 
 import torch
 
-from .catalog import ControlNetEntry, ModelEntry
-from . import single_file_configs
+from .catalog import ControlNetEntry, ModelEntry, gated_licence
+from . import single_file_configs, transformer_loader
+from .flow_families import CONTROLNET_CLASSES, FLOW_FAMILIES, family_from_keys
 from .errors import ModelLoadError
-from .model_sources import PICKLE_SUFFIXES, SINGLE_FILE_SUFFIXES, controlnet_family, family_from_single_file_keys, \
-    family_from_unet_config, locate, peek_folder, peek_safetensors
+from .model_sources import PICKLE_SUFFIXES, SINGLE_FILE_SUFFIXES, controlnet_family, controlnet_family_from_config, \
+    family_from_single_file_keys, file_keys, locate, peek_folder, peek_safetensors
 
 log = logging.getLogger(__name__)
 
 # Only what a diffusers pipeline needs: skip the repos' duplicate single-file checkpoints and pickles.
-_DOWNLOAD_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors"]
+_DOWNLOAD_PATTERNS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"]  # .model: T5's
 _SKIPPED_PATTERNS = ["*.ckpt", "*.bin", "*.pt", "*.pth", "*.msgpack", "*.onnx", "*.onnx_data", "*non_ema*", "*.h5"]
 
 Progress = Callable[[str], None]  # receives a line of text such as "downloading unet: 40 %"
@@ -41,6 +42,7 @@ class LoadedBase:
     model_hash: str | None  # AUTOMATIC1111-style short hash, for single files; hub revision for hub models
     identity: dict = field(default_factory=dict)  # {"revision": commit} of a hub model, {"sha256": ...} of a file
     embeddings: set = field(default_factory=set)  # textual-inversion tokens added to its tokenizer (embeddings.py)
+    notes: list = field(default_factory=list)  # what loading could not do as asked (a quantization), said with each picture
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -49,16 +51,27 @@ class LoadedBase:
 REFINER_CONFIG_REPO = "stabilityai/stable-diffusion-xl-refiner-1.0"  # an SDXL refiner single file's configs
 
 def load_base(entry: ModelEntry, dtype: torch.dtype, allow_pickle: bool = False,
-              progress: Progress | None = None) -> LoadedBase:
+              progress: Progress | None = None, quantize: str | None = None) -> LoadedBase:
+    """`quantize`: the format of FLUX / SD 3 transformers whose library entry names none (--quantize)."""
     location = locate(entry.source, entry.base_dir)
     if location.kind == "missing":
         raise ModelLoadError(entry.name, f"no such file or folder: {location.where}")
     try:
         if location.kind == "file":
-            return _load_single_file(entry, Path(location.where), dtype, allow_pickle)
+            path = Path(location.where)
+            if path.suffix.lower() in (".gguf", ".safetensors"):
+                keys = file_keys(path)
+                family = family_from_keys(keys)
+                if family is not None:  # FLUX.1 or SD 3: whole, or the transformer alone
+                    return _load_transformer_file(entry, path, family, keys, dtype, progress, quantize)
+                if path.suffix.lower() == ".gguf":
+                    raise ModelLoadError(entry.name, f"{path.name}: its tensors are not those of a FLUX.1 or SD 3 "
+                                                     "transformer (Easel reads those from GGUF)")
+            return _load_single_file(entry, path, dtype, allow_pickle)
         folder = location.where if location.kind == "folder" else download(entry.name, entry.source, entry.revision,
                                                                              entry.variant, progress)
-        return _load_folder(entry, Path(folder), dtype, revision=Path(folder).name if location.kind == "hub" else None)
+        return _load_folder(entry, Path(folder), dtype, revision=Path(folder).name if location.kind == "hub" else None,
+                            quantize=quantize)
     except ModelLoadError:
         raise
     except Exception as error:  # noqa: BLE001 - any failure inside diffusers means the same to the user
@@ -67,16 +80,31 @@ def load_base(entry: ModelEntry, dtype: torch.dtype, allow_pickle: bool = False,
                                          "If a file is incomplete or corrupt, download it again.") from error
 
 
-def _load_folder(entry: ModelEntry, folder: Path, dtype, revision: str | None) -> LoadedBase:
+def _load_folder(entry: ModelEntry, folder: Path, dtype, revision: str | None, quantize: str | None = None) -> LoadedBase:
     from diffusers import DiffusionPipeline
 
     if not (folder / "model_index.json").is_file():
         raise ModelLoadError(entry.name, f"{folder} is not a diffusers model folder (no model_index.json)")
     family, inpainting = peek_folder(folder)
+    identity = {"revision": revision} if revision else {}
+    if family in FLOW_FAMILIES:
+        pipeline, notes = transformer_loader.load_folder(entry, folder, dtype, quantize)
+        return LoadedBase(entry.name, pipeline, family, False, model_hash=revision[:10] if revision else None,
+                          identity=identity, notes=notes)
     variant = entry.variant if entry.variant and any(folder.glob(f"*/*.{entry.variant}.safetensors")) else None
     pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, variant=variant, local_files_only=True)
     return LoadedBase(entry.name, pipeline, family, inpainting, model_hash=revision[:10] if revision else None,
                       identity={"revision": revision} if revision else {})
+
+
+def _load_transformer_file(entry: ModelEntry, path: Path, family: str, keys: set[str], dtype, progress,
+                           quantize: str | None) -> LoadedBase:
+    def fetch(name: str, repo: str) -> str:  # the rest of the model, without the repo's own transformer weights
+        return download(name, repo, None, None, progress, also_ignore=transformer_loader.OTHER_PARTS_IGNORED)
+
+    pipeline, notes = transformer_loader.load_file(entry, path, family, keys, dtype, quantize, fetch)
+    return LoadedBase(entry.name, pipeline, family, False, model_hash=file_hash(path)[:10],
+                      identity={"sha256": file_hash(path)}, notes=notes)
 
 
 def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) -> LoadedBase:
@@ -132,7 +160,7 @@ def _load_single_file(entry: ModelEntry, path: Path, dtype, allow_pickle: bool) 
 def load_controlnet(entry: ControlNetEntry, dtype: torch.dtype, progress: Progress | None = None,
                     allow_pickle: bool = False):
     """Load a ControlNet (plain or union) and return (model, family read from its config)."""
-    from diffusers import ControlNetModel, ControlNetUnionModel
+    from diffusers import ControlNetModel
 
     location = locate(entry.source, entry.base_dir)
     if location.kind == "missing":
@@ -155,7 +183,11 @@ def load_controlnet(entry: ControlNetEntry, dtype: torch.dtype, progress: Progre
             folder = Path(location.where if location.kind == "folder"
                           else download(entry.name, entry.source, None, None, progress, controlnet=True))
             config = json.loads((folder / "config.json").read_text())
-            cls = ControlNetUnionModel if config.get("_class_name") == "ControlNetUnionModel" else ControlNetModel
+            import diffusers
+
+            # the class its config names: a UNet ControlNet, SDXL's union one, FLUX's or SD 3's
+            known = {"ControlNetUnionModel", *CONTROLNET_CLASSES}
+            cls = getattr(diffusers, config["_class_name"]) if config.get("_class_name") in known else ControlNetModel
             model = cls.from_pretrained(folder, torch_dtype=dtype, local_files_only=True)
     except ModelLoadError:
         raise
@@ -163,14 +195,14 @@ def load_controlnet(entry: ControlNetEntry, dtype: torch.dtype, progress: Progre
         log.debug("loading %s failed", entry.name, exc_info=True)
         raise ModelLoadError(entry.name, f"could not be loaded ({type(error).__name__}: {error}). "
                                          "If a file is incomplete or corrupt, download it again.") from error
-    return model, family_from_unet_config(dict(model.config))
+    return model, controlnet_family_from_config({**model.config, "_class_name": type(model).__name__})
 
 
 # --- downloads -----------------------------------------------------------------------------------
 
 
 def download(name: str, repo_id: str, revision: str | None, variant: str | None, progress: Progress | None,
-             controlnet: bool = False) -> str:
+             controlnet: bool = False, also_ignore: list[str] = ()) -> str:
     """Fetch a hub repo into the standard Hugging Face cache (or find it there) and return its folder."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled,
@@ -181,6 +213,7 @@ def download(name: str, repo_id: str, revision: str | None, variant: str | None,
         ignore += ["*.fp16.safetensors"]
     else:  # take the variant's weights only
         ignore += ["*/diffusion_pytorch_model.safetensors", "*/model.safetensors"]
+    ignore += list(also_ignore)
     patterns = ["config.json", "*.safetensors"] if controlnet else _DOWNLOAD_PATTERNS
     if controlnet:
         ignore = [p for p in ignore if "fp16" not in p and "/" not in p]
@@ -188,8 +221,9 @@ def download(name: str, repo_id: str, revision: str | None, variant: str | None,
         return snapshot_download(repo_id, revision=revision, allow_patterns=patterns, ignore_patterns=ignore,
                                  tqdm_class=hub_progress_bar(name, progress))
     except GatedRepoError:
-        raise ModelLoadError(name, f"{repo_id} is gated: accept its licence on huggingface.co and log in "
-                                   "with `hf auth login`, or point the library at a local copy") from None
+        raise ModelLoadError(name, f"{repo_id} is gated: accept {gated_licence(repo_id)} at "
+                                   f"https://huggingface.co/{repo_id} while logged in, then set HF_TOKEN to a token of "
+                                   "that account (or run `hf auth login`), or point the library at a local copy") from None
     except RepositoryNotFoundError:
         raise ModelLoadError(name, f"there is no model {repo_id!r} on the Hugging Face hub; check the name, or set a "
                                    "local folder or .safetensors file in the model library") from None

@@ -34,6 +34,7 @@ class LoraFile:
     state_dict: dict  # tensors on the CPU, as read from the file
     context_width: int | None  # the cross-attention input width it was trained for, when it has such layers
     nbytes: int
+    transformer_family: str | None = None  # "flux" or "sd3" for a LoRA of a diffusion transformer
 
 
 def read(name: str, path: Path, allow_pickle: bool) -> LoraFile:
@@ -58,7 +59,7 @@ def read(name: str, path: Path, allow_pickle: bool) -> LoraFile:
     if not any(_is_lora_key(key) for key in state_dict):
         raise LoraError(f"{path.name} holds no LoRA weights (no lora_down/lora_up or lora_A/lora_B tensors)")
     nbytes = sum(t.numel() * t.element_size() for t in state_dict.values() if isinstance(t, torch.Tensor))
-    return LoraFile(name, state_dict, context_width(state_dict), nbytes)
+    return LoraFile(name, state_dict, context_width(state_dict), nbytes, transformer_family(state_dict))
 
 
 def _is_lora_key(key: str) -> bool:
@@ -74,12 +75,32 @@ def context_width(state_dict: dict) -> int | None:
     return None
 
 
+# Block names of the transformer families' LoRAs, in diffusers', kohya's and BFL's / Stability's layouts
+_TRANSFORMER_BLOCKS = (("single_transformer_blocks", "flux"), ("single_blocks", "flux"), ("double_blocks", "flux"),
+                       ("joint_blocks", "sd3"), ("transformer.transformer_blocks", "sd3"),
+                       ("lora_transformer_transformer_blocks", "sd3"))
+
+
+def transformer_family(state_dict: dict) -> str | None:
+    """"flux" or "sd3" for a LoRA of those transformers (FLUX's has single-stream blocks, SD 3's joint ones only)."""
+    found = {family for key in state_dict for block, family in _TRANSFORMER_BLOCKS if block in key}
+    return "flux" if "flux" in found else next(iter(found), None)
+
+
 def family_label(width: int) -> str:
     family = FAMILY_BY_CONTEXT.get(width)
     return FAMILIES[family].label if family else f"a model with {width}-wide text features"
 
 
 def check_fits(lora: LoraFile, pipeline, model_name: str, model_family: str) -> None:
+    transformer_model = not FAMILIES[model_family].unet
+    if lora.transformer_family or transformer_model:  # FLUX / SD 3: by their blocks, not a cross-attention width
+        if lora.transformer_family != model_family:
+            made_for = (FAMILIES[lora.transformer_family].label if lora.transformer_family
+                        else family_label(lora.context_width) if lora.context_width else "a UNet model")
+            raise LoraError(f"the LoRA {lora.name} is for {made_for} but the model {model_name} is "
+                            f"{FAMILIES[model_family].label}; they cannot be used together")
+        return
     expected = pipeline.unet.config.cross_attention_dim
     if lora.context_width is not None and lora.context_width != expected:
         raise LoraError(f"the LoRA {lora.name} is for {family_label(lora.context_width)} but the model {model_name} "
@@ -105,7 +126,9 @@ def apply(pipeline, loras: list[tuple[LoraFile, float, float]]) -> list[Applied]
             remove(pipeline)
             raise LoraError(f"the LoRA {lora.name} could not be applied ({type(error).__name__}: {error})") from None
         names.append(adapter)
-        weights.append({"unet": unet_weight, "text_encoder": te_weight, "text_encoder_2": te_weight})
+        # A1111's "unet" weight goes to the denoiser, whichever it is (a FLUX / SD 3 transformer)
+        weights.append({module: unet_weight if module in ("unet", "transformer") else te_weight
+                        for module in pipeline._lora_loadable_modules})
         applied.append(Applied(lora.name, te_weight, unet_weight))
     if names:
         pipeline.set_adapters(names, adapter_weights=weights)

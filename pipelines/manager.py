@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
-from . import freeu, ip_adapter, refiner, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
+from . import flow_families, freeu, ip_adapter, refiner, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -30,7 +30,7 @@ from .content_credentials import ContentCredentials
 from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
 from .errors import InvalidRequest, ModelLoadError, OutOfMemory
 from .loader import LoadedBase, load_base, load_controlnet
-from .model_sources import locate, peek
+from .model_sources import locate, peek, timestep_distilled
 from .model_cache import CachedModel, ModelCache
 from .preview import latents_to_preview
 from .request import MAX_SEED, CancelToken, ExtrasRequest, GenerationRequest, GenerationResult, ModelFacts, StepInfo
@@ -44,7 +44,7 @@ from .version import VERSION  # the one place it is written; others import it fr
 
 log = logging.getLogger(__name__)
 
-BASE_ROLES = ("unet", "vae", "text_encoder", "text_encoder_2", "safety_checker")
+BASE_ROLES = ("unet", "transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3", "safety_checker")
 
 
 class PipelineManager:
@@ -138,8 +138,8 @@ class PipelineManager:
                 base = self._base(self._task_model(entry, resolved.task))
                 refiner_base = self._refiner(resolved.refiner) if resolved.refiner else None
                 extras = networks.prepare(resolved.prompt, resolved.negative_prompt, self.library, base,
-                                          self._lora_file, embedding_files.read)
-                warnings += extras.warnings
+                                          self._lora_file, embedding_files.read, resolved.steps)
+                warnings += base.notes + extras.warnings
                 extras.image_prompts = self._image_prompts(resolved, base)
                 controlnets, union_modes, controlnet_names = self._controlnets(resolved, facts)
                 maps = [self._control_map(unit, resolved, seed) for unit in resolved.control_units]
@@ -397,12 +397,16 @@ class PipelineManager:
 
     def _facts(self, entry: ModelEntry, family: str, inpainting: bool) -> ModelFacts:
         defaults = FAMILIES[family]
+        few_step = entry.turbo or (family == "flux" and timestep_distilled(entry))  # FLUX.1 schnell: by its weights
         return ModelFacts(
             name=entry.name, family=family, default_size=entry.default_size or defaults.default_size,
-            default_steps=TURBO_STEPS if entry.turbo else defaults.default_steps,
-            default_guidance=TURBO_GUIDANCE if entry.turbo else defaults.default_guidance,
-            default_sampler=TURBO_SAMPLER if entry.turbo else defaults.default_sampler,
+            default_steps=TURBO_STEPS if few_step else defaults.default_steps,
+            default_guidance=TURBO_GUIDANCE if few_step else defaults.default_guidance,
+            # the transformer families have one sampler, few steps or not
+            default_sampler=TURBO_SAMPLER if few_step and not defaults.samplers else defaults.default_sampler,
             control_types=self.library.control_types_by_family(), inpainting_only=inpainting and not entry.inpaint,
+            guidance_label=defaults.guidance_label, max_guidance=defaults.max_guidance,
+            note=flow_families.family_note(family),
         )
 
     def _cached_or_load(self, key: str, what: str, load: Callable[[], tuple[object, int]]):
@@ -418,11 +422,12 @@ class PipelineManager:
 
     def _base(self, entry: ModelEntry) -> LoadedBase:
         def load():
-            loaded = load_base(entry, self.dtype, self.settings.allow_pickle, progress=self._load_progress)
+            loaded = load_base(entry, self.dtype, self.settings.allow_pickle, progress=self._load_progress,
+                               quantize=self.settings.quantize)
             if self.settings.compile:
                 # Compiled on its first run (minutes on a CPU; torch keeps the result in its on-disk cache, so a
                 # later start pays far less). In place: the module stays the one the residency moves and hooks.
-                loaded.pipeline.unet.compile()
+                (getattr(loaded.pipeline, "unet", None) or loaded.pipeline.transformer).compile()
             modules = [(role, getattr(loaded.pipeline, role, None)) for role in BASE_ROLES]
             modules = [(role, m) for role, m in modules if isinstance(m, torch.nn.Module)]
             for role, module in modules:
@@ -632,7 +637,7 @@ class PipelineManager:
             if (on_preview is not None and preview_every and step % preview_every == 0 and step < total
                     and clock["last_step"] - clock["last_preview"] >= preview_period):
                 clock["last_preview"] = clock["last_step"]
-                on_preview(latents_to_preview(tensors["latents"], base.family))
+                on_preview(latents_to_preview(tensors["latents"], base.family, (request.width, request.height)))
             cancel.raise_if_cancelled()
             if conditioning.changes:
                 tensors.update(conditioning.switch(pipe, index))
@@ -641,7 +646,8 @@ class PipelineManager:
         # tiling and FreeU change the shared UNet (and VAE): for this call only
         with tiling.seamless(view, request.tiling), freeu.applied(view, base.family, request.freeu), \
                 variation.varied_noise(view, request), ip_adapter.applied(view, extras.image_prompts) as pictures:
-            output = view(**call_arguments(request, maps, union_modes, conditioning.arguments()), **pictures,
+            output = view(**call_arguments(request, maps, union_modes, conditioning.arguments(),
+                                           transformer=not FAMILIES[base.family].unet), **pictures,
                           generator=generators,
                           callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=tensor_inputs,
                           **({"output_type": "latent"} if latents else {}), **(arguments or {}))

@@ -185,6 +185,11 @@ def parse_parameters(text: str) -> dict[str, Any]:
                 result[name] = convert(settings[key])
             except ValueError:  # e.g. "Seed: abc" from a hand-edited file: keep only the raw string
                 pass
+    if "Distilled CFG Scale" in settings:  # a FLUX.1 picture (Forge's name): its guidance is the distilled one
+        try:
+            result["cfg_scale"] = float(settings["Distilled CFG Scale"])
+        except ValueError:
+            pass
     size = _RE_SIZE.match(settings.get("Size", ""))
     if size:
         result["width"], result["height"] = int(size.group(1)), int(size.group(2))

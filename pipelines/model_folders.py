@@ -5,6 +5,7 @@ recognised one by one by their names, so the two layouts may even be mixed:
 
     A1111                               ComfyUI            kind
     Stable-diffusion/                   checkpoints/       checkpoint
+                                        diffusion_models/, unet/  checkpoint (FLUX / SD 3 transformers, .gguf too)
     Lora/, LyCORIS/                     loras/             lora
     VAE/                                vae/               vae
     ControlNet/                         controlnet/        controlnet
@@ -39,6 +40,8 @@ from pathlib import Path
 # A `models` subfolder -> the kind of model it holds: A1111's names, then ComfyUI's. Scanned in this order.
 KIND_OF_FOLDER = {
     "Stable-diffusion": "checkpoint", "checkpoints": "checkpoint",
+    # ComfyUI keeps transformers alone (FLUX, SD 3 fine-tunes and GGUF files) apart from whole checkpoints
+    "diffusion_models": "checkpoint", "unet": "checkpoint",
     "Lora": "lora", "LyCORIS": "lora", "loras": "lora",
     "VAE": "vae", "vae": "vae",
     "ControlNet": "controlnet", "controlnet": "controlnet",
@@ -52,7 +55,7 @@ A1111_EMBEDDINGS = "embeddings"  # A1111 keeps it beside `models/`, not in it
 
 # The files each kind is made of, as A1111 lists them.
 EXTENSIONS = {
-    "checkpoint": {".safetensors", ".ckpt"},  # sd_models.list_models
+    "checkpoint": {".safetensors", ".ckpt", ".gguf"},  # sd_models.list_models; Forge adds .gguf
     "lora": {".safetensors", ".pt", ".ckpt"},  # networks.list_available_networks
     "vae": {".safetensors", ".pt", ".ckpt"},  # sd_vae.refresh_vae_list
     "controlnet": {".safetensors", ".pth", ".bin", ".pt", ".ckpt"},  # the sd-webui-controlnet extension's list

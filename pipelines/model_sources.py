@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .flow_families import CONTROLNET_CLASSES, family_from_keys, family_from_transformer_config, few_step, variant_from_keys
+
 if TYPE_CHECKING:  # the catalog labels its models with `model_label`: no import cycle at run time
     from .catalog import ModelEntry
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:  # the catalog labels its models with `model_label`: no import
 # The width of the text features a family's cross-attention reads: the family of a LoRA or a ControlNet.
 FAMILY_BY_CONTEXT = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl"}  # loading these runs arbitrary code
-SINGLE_FILE_SUFFIXES = {".safetensors", *PICKLE_SUFFIXES}
+SINGLE_FILE_SUFFIXES = {".safetensors", ".gguf", *PICKLE_SUFFIXES}
 
 
 @dataclass
@@ -57,7 +59,15 @@ def family_from_unet_config(config: dict) -> str:
     return "sd1"
 
 
+def controlnet_family_from_config(config: dict) -> str:
+    """The family a ControlNet is for: FLUX's and SD 3's by their class, the UNet families' by their UNet config."""
+    return CONTROLNET_CLASSES.get(config.get("_class_name", "")) or family_from_unet_config(config)
+
+
 def family_from_single_file_keys(keys: set[str]) -> str:
+    transformer_family = family_from_keys(keys)  # FLUX.1 or SD 3, whole or the transformer alone
+    if transformer_family:
+        return transformer_family
     if any(k.startswith("conditioner.embedders.1.") for k in keys):
         return "sdxl"
     if any(k.startswith("conditioner.embedders.0.model.") for k in keys):  # bigG alone: the refiner
@@ -66,7 +76,7 @@ def family_from_single_file_keys(keys: set[str]) -> str:
         return "sd2"
     if any(k.startswith("cond_stage_model.transformer.") for k in keys):
         return "sd1"
-    raise ValueError("its tensors are not those of an SD 1.x, SD 2.x, SDXL or SDXL refiner checkpoint")
+    raise ValueError("its tensors are not those of an SD 1.x, SD 2.x, SDXL, SDXL refiner, SD 3 or FLUX.1 checkpoint")
 
 
 def peek(entry: "ModelEntry") -> tuple[str, bool] | None:
@@ -77,6 +87,8 @@ def peek(entry: "ModelEntry") -> tuple[str, bool] | None:
             return peek_folder(Path(location.where))
         if location.kind == "file" and location.where.endswith(".safetensors"):
             return peek_safetensors(location.where)
+        if location.kind == "file" and location.where.endswith(".gguf"):
+            return peek_gguf(location.where)
         if location.kind == "hub":
             folder = _cached_snapshot(entry)
             return peek_folder(Path(folder)) if folder else None
@@ -86,8 +98,61 @@ def peek(entry: "ModelEntry") -> tuple[str, bool] | None:
 
 
 def peek_folder(folder: Path) -> tuple[str, bool]:
+    if not (folder / "unet" / "config.json").is_file() and (folder / "transformer" / "config.json").is_file():
+        family = family_from_transformer_config(json.loads((folder / "transformer" / "config.json").read_text()))
+        if family is None:
+            raise ValueError(f"{folder}: its transformer is neither an SD 3 nor a FLUX.1 one")
+        return family, False
     config = json.loads((folder / "unet" / "config.json").read_text())
     return family_from_unet_config(config), config.get("in_channels") == 9
+
+
+def transformer_config(folder: Path) -> dict:
+    """A transformer model's transformer config ({} for a UNet model)."""
+    path = folder / "transformer" / "config.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def timestep_distilled(entry: "ModelEntry") -> bool:
+    """A FLUX.1 schnell-like model, read from its transformer: no guidance input, made for 1-4 steps."""
+    location = locate(entry.source, entry.base_dir)
+    try:
+        if location.kind == "folder":
+            return timestep_distilled_folder(Path(location.where))
+        if location.kind == "hub":
+            folder = _cached_snapshot(entry)
+            return bool(folder) and timestep_distilled_folder(Path(folder))
+        if location.kind == "file" and location.where.endswith((".safetensors", ".gguf")):
+            keys = file_keys(Path(location.where))
+            return family_from_keys(keys) == "flux" and not variant_from_keys("flux", keys)
+    except Exception:  # noqa: BLE001 - unreadable: loading says why
+        return False
+    return False
+
+
+def timestep_distilled_folder(folder: Path) -> bool:
+    config = transformer_config(folder)
+    return family_from_transformer_config(config) == "flux" and few_step("flux", config)
+
+
+def file_keys(path: Path) -> set[str]:
+    """The tensor names of a .safetensors or .gguf file, from its header (no tensor is read, no torch)."""
+    if path.suffix.lower() == ".gguf":
+        from gguf import GGUFReader  # maps the file; reads the header only
+
+        return {tensor.name for tensor in GGUFReader(str(path)).tensors}
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as weights:
+        return set(weights.keys())
+
+
+def peek_gguf(path: str) -> tuple[str, bool]:
+    """A GGUF file's family, from the tensor names in its header; only transformers are read from GGUF."""
+    family = family_from_keys(file_keys(Path(path)))
+    if family is None:
+        raise ValueError("its tensors are not those of a FLUX.1 or SD 3 transformer (Easel reads those from GGUF)")
+    return family, False
 
 
 def peek_safetensors(path: str) -> tuple[str, bool]:
@@ -115,7 +180,7 @@ def controlnet_family(path: Path) -> str | None:
     """The family a ControlNet is for, from its config or the shape of its cross-attention; None for a pickle,
     whose tensors are known only once it is loaded (and checked then)."""
     if path.is_dir():
-        return family_from_unet_config(json.loads((path / "config.json").read_text()))
+        return controlnet_family_from_config(json.loads((path / "config.json").read_text()))
     if path.suffix.lower() != ".safetensors":
         return None
     from safetensors import safe_open

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import embeddings, lora, model_folders, prompt_syntax
+from . import embeddings, flow_families, lora, model_folders, prompt_syntax
 
 
 @dataclass
@@ -27,7 +27,8 @@ class RunNetworks:
     image_prompts: object = None  # the run's IP-Adapters, loaded (ip_adapter.RunImagePrompts), or None
 
 
-def prepare(prompt: str, negative: str, library, base, read_lora: Callable, read_embedding: Callable) -> RunNetworks:
+def prepare(prompt: str, negative: str, library, base, read_lora: Callable, read_embedding: Callable,
+            steps: int = 1) -> RunNetworks:
     """Find the run's LoRAs and embeddings. `read_lora(name, path)` and `read_embedding(name, path)` return the
     file read (cached by the caller); `base.embeddings` holds the names already added to the base model."""
     text, tags = prompt_syntax.extract_networks(prompt, field="prompt")
@@ -59,6 +60,7 @@ def prepare(prompt: str, negative: str, library, base, read_lora: Callable, read
     if hashes:
         run.infotext["Lora hashes"] = ", ".join(hashes)
     run.infotext.update(_embeddings(run, library, base, read_embedding))
+    run.warnings += flow_families.prompt_notes(base, run.prompt, run.negative, steps)  # what T5 models do not read
     return run
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import prompt_syntax
+from . import flow_families, prompt_syntax
 
 CHUNK_LENGTH = 75  # tokens of text per chunk; with the start and end tokens, CLIP's 77
 COMMA_BACKTRACK = 20  # A1111's comma_padding_backtrack default
@@ -209,6 +209,8 @@ def text_encoders(pipe, family: str, clip_skip: int) -> list[TextEncoder]:
 @torch.no_grad()
 def encode(pipe, family: str, prompt: str, negative: str, steps: int, batch_size: int, clip_skip: int = 1) -> Conditioning:
     """The run's conditioning: the prompt and negative prompt (extra-network tags already taken out)."""
+    if family in flow_families.FLOW_FAMILIES:  # T5 reads plain text: the pipeline encodes it (flow_families.py)
+        return flow_families.PlainConditioning(pipe, family, prompt, negative, steps)
     pos_schedule = prompt_syntax.schedules(prompt, steps)
     neg_schedule = prompt_syntax.schedules(negative, steps)
     ends = sorted({end for end, _ in pos_schedule} | {end for end, _ in neg_schedule})

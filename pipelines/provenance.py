@@ -30,6 +30,7 @@ from xml.sax.saxutils import escape, quoteattr
 from PIL import Image
 
 from . import detailer, freeu, hires, model_folders, outpaint
+from .catalog import FAMILIES
 from .metadata import exif_with_parameters, format_parameters, save_png
 from .version import VERSION
 
@@ -132,6 +133,8 @@ def labels(request, vae_file, network_hashes: dict, family: str | None = None) -
         added["FreeU"] = freeu.label(family)
     if request.pag_scale:
         added["PAG scale"] = request.pag_scale
+    if family is not None and FAMILIES[family].guidance_label != "CFG scale":
+        added[FAMILIES[family].guidance_label] = request.guidance_scale  # FLUX.1's "Distilled CFG Scale"
     added.update(network_hashes)
     return added
 
@@ -139,12 +142,15 @@ def labels(request, vae_file, network_hashes: dict, family: str | None = None) -
 def infotext(request, model_name: str, model_hash: str | None, seed: int, fallbacks: list[str],
              controlnet_names: list[str], labels: dict | None = None) -> str:
     """One picture's parameters in AUTOMATIC1111's text, with A1111's names for each setting."""
+    labels = dict(labels or {})
+    # FLUX.1: Forge's names; its true CFG is off (1), the guidance set is the distilled one the model reads
+    guidance = ({"CFG scale": 1, "Distilled CFG Scale": labels.pop("Distilled CFG Scale")}
+                if "Distilled CFG Scale" in labels else {"CFG scale": request.guidance_scale})
     settings = {
-        "Steps": request.steps, "Sampler": request.sampler, "CFG scale": request.guidance_scale, "Seed": seed,
+        "Steps": request.steps, "Sampler": request.sampler, **guidance, "Seed": seed,
         "Face restoration": request.restore_faces,  # A1111 writes it here, the restorer's name (None: left out)
         "Size": f"{request.width}x{request.height}", "Model hash": model_hash, "Model": model_name,
     }
-    labels = dict(labels or {})
     # A1111's order: the VAE after the model, then the variation seed
     for key in ("VAE hash", "VAE", "Variation seed", "Variation seed strength", "Seed resize from"):
         if key in labels:

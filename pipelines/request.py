@@ -155,6 +155,7 @@ class GenerationRequest:
     seed_resize_from_h: int = 0
     steps: int | None = None  # None: the model's default (few for turbo models)
     guidance_scale: float | None = None
+    distilled_guidance: float | None = None  # Forge's distilled_cfg_scale: FLUX.1's guidance when given (else guidance_scale)
     sampler: str | None = None
     width: int | None = None  # None: the init image's size, else the model's default
     height: int | None = None
@@ -217,13 +218,16 @@ class ModelFacts:
     """What validation needs to know about the chosen model, filled in by the manager."""
 
     name: str
-    family: str  # "sd1", "sd2" or "sdxl"
+    family: str  # a key of catalog.FAMILIES: "sd1", "sd2", "sdxl", "sd3", "flux"
     default_size: int
     default_steps: int
     default_guidance: float
     default_sampler: str
     control_types: dict[str, list[str]]  # control type -> families the library has a ControlNet of that type for
     inpainting_only: bool = False  # a 9-channel inpainting checkpoint cannot do the other tasks
+    guidance_label: str = "CFG scale"  # FLUX.1: "Distilled CFG Scale", a number the model reads
+    max_guidance: float = 30.0
+    note: str = ""  # what the family cannot do, for the page to say beside the model (flow_families.family_note)
 
 
 @dataclass

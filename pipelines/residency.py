@@ -25,6 +25,7 @@ import torch
 
 from .devices import free_memory, release_cached_memory
 from .host_memory import PinnedWeights
+from .quantization import format_of
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Component:
     on_device: bool = False
     last_used: float = 0.0
     pinned: PinnedWeights | None = None  # its weights' pinned host copies, once it has moved to a GPU
+    format: str = ""  # how its weights are stored: "float16", "GGUF Q8_0", "fp8 storage", "NF4" (quantization.py)
 
 
 def module_bytes(module: torch.nn.Module) -> int:
@@ -70,7 +72,8 @@ class Residency:
         key = f"{owner}/{role}"
         with self._lock:
             on_device = _module_device(module) == self.device and self.device.type != "cpu"
-            self.components[key] = Component(key, owner, role, module, module_bytes(module), on_device)
+            self.components[key] = Component(key, owner, role, module, module_bytes(module), on_device,
+                                             format=format_of(module))
         return key
 
     def drop_owner(self, owner: str) -> None:
@@ -201,7 +204,7 @@ class Residency:
         with self._lock:
             rows = [
                 {"model": c.owner, "component": c.role, "where": str(self.device) if c.on_device else "RAM",
-                 "bytes": c.nbytes}
+                 "bytes": c.nbytes, "format": c.format}
                 for c in sorted(self.components.values(), key=lambda c: c.key)
             ]
             return {
@@ -234,6 +237,10 @@ def apply_offload(pipeline, mode: str, device: torch.device) -> None:
         pipeline.enable_group_offload(onload_device=device, offload_device=torch.device("cpu"), offload_type="leaf_level")
 
 
+# diffusers' layerwise-casting hooks (fp8 storage, quantization.py) and peft's companion to them
+_STORAGE_HOOKS = ("layerwise_casting", "peft_autocast_disable")
+
+
 def remove_offload(pipeline) -> None:
     from diffusers.hooks import HookRegistry
 
@@ -244,4 +251,5 @@ def remove_offload(pipeline) -> None:
                 registry = getattr(submodule, "_diffusers_hook", None)
                 if isinstance(registry, HookRegistry):
                     for name in list(registry.hooks):
-                        registry.remove_hook(name, recurse=False)
+                        if name not in _STORAGE_HOOKS:  # fp8 storage belongs to the model, not to this run
+                            registry.remove_hook(name, recurse=False)

@@ -23,6 +23,10 @@ SAMPLERS = {
 
 def make_scheduler(name: str, model_config: dict, few_step: bool = False):
     """A fresh scheduler for one run: schedulers keep state between steps, so runs never share one."""
+    if model_config.get("_class_name") == "FlowMatchEulerDiscreteScheduler":  # SD 3, FLUX: validated to "Euler"
+        from .flow_families import scheduler
+
+        return scheduler(model_config)
     class_name, settings = SAMPLERS[name]
     cls = getattr(importlib.import_module("diffusers"), class_name)
     settings = dict(settings)

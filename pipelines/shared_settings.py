@@ -52,7 +52,7 @@ SHARED_SETTINGS: tuple[SharedSetting, ...] = (
                   info="20-30 usually; 1-4 for turbo"),
     SharedSetting("guidance_scale", "Guidance (CFG scale)", Widget("slider", 0, 30, 0.5), default=7.0,
                   api="cfg_scale", parsed="cfg_scale",
-                  info="Prompt adherence: 5-9; 0-1 turbo"),
+                  info="Prompt adherence: 5-9 (FLUX.1: 3-4); 0-1 turbo"),
     SharedSetting("width", "Width", Widget("slider", 64, "max_side", 8), parsed="width",
                   info="Pixels, ×8; best at 512 (SD 1.x), 1024 (SDXL)"),
     SharedSetting("height", "Height", Widget("slider", 64, "max_side", 8), parsed="height",

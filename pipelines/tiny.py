@@ -9,6 +9,8 @@ writes, under DIR:
     sd15-tiny.safetensors       the SD 1.x base again as one original-layout checkpoint
     sdxl-tiny/                  an SDXL-like base (two text encoders, micro-conditioning)
     sdxl-tiny-refiner/          an SDXL-refiner-like model (the second text encoder, an aesthetic score, sdxl-tiny's VAE)
+    sd3-tiny/ flux-tiny/        SD 3- and FLUX.1-like models, and the FLUX transformer alone as a single file and as
+                                GGUF (tiny_transformers.py)
     controlnet-sd15-canny-tiny/ controlnet-sd15-tile-tiny/ controlnet-sdxl-canny-tiny/
     models.yaml                 a model library naming all of the above
     a1111/                      an A1111 folder with LoRAs, an embedding, a VAE, upscalers, GFPGAN, styles.csv, wildcards
@@ -212,6 +214,24 @@ models:
   tiny-sdxl-refiner:
     source: sdxl-tiny-refiner
     default_size: {TINY_SIZE}
+  tiny-sd3:
+    source: sd3-tiny
+    default_size: {TINY_SIZE}
+  tiny-flux:
+    source: flux-tiny
+    default_size: {TINY_SIZE}
+  tiny-flux-fp8:
+    source: flux-tiny
+    quantize: fp8
+    default_size: {TINY_SIZE}
+  tiny-flux-transformer:            # a transformer file with the rest of the model from a folder (or hub repo)
+    source: flux-tiny-transformer.safetensors
+    config: flux-tiny
+    default_size: {TINY_SIZE}
+  tiny-flux-gguf:
+    source: flux-tiny-Q8_0.gguf
+    config: flux-tiny
+    default_size: {TINY_SIZE}
 
 controlnets:
   sd1:
@@ -219,11 +239,18 @@ controlnets:
     tile: controlnet-sd15-tile-tiny
   sdxl:
     canny: controlnet-sdxl-canny-tiny
+  sd3:
+    canny: controlnet-sd3-canny-tiny
+  flux:
+    canny: controlnet-flux-canny-tiny
+    depth: {{source: controlnet-flux-union-tiny, union_mode: 2}}   # Shakker-Labs' union modes: canny 0, tile 1, depth 2
 """
 
 
 ARTEFACTS = ("sd15-tiny", "sd15-tiny-inpaint", "sdxl-tiny", "controlnet-sd15-canny-tiny", "controlnet-sd15-tile-tiny",
-             "controlnet-sdxl-canny-tiny", "sd15-tiny.safetensors", "sdxl-tiny-refiner")
+             "controlnet-sdxl-canny-tiny", "sd15-tiny.safetensors", "sdxl-tiny-refiner", "sd3-tiny", "flux-tiny",
+             "flux-tiny-transformer.safetensors", "flux-tiny-Q8_0.gguf", "a1111/models/Lora/flux-tiny-lora.safetensors",
+             "controlnet-sd3-canny-tiny", "controlnet-flux-canny-tiny", "controlnet-flux-union-tiny")
 
 
 # LoRAs, an embedding, a VAE, upscalers, a face restorer and styles for the tiny models, in an A1111 folder (tiny_extras.py)
@@ -276,6 +303,9 @@ def _write_artefacts(root: Path, names: list[str]) -> None:
         "sd15-tiny.safetensors": lambda path: save_single_file(root / "sd15-tiny", path),  # after sd15-tiny
         "sdxl-tiny-refiner": lambda path: build_sdxl_refiner(sdxl.vae).save_pretrained(path),
     }
+    from .tiny_transformers import writers as transformer_writers
+
+    writers.update(transformer_writers(root))  # in ARTEFACTS' order: the FLUX files after flux-tiny
     for name in names:
         writers[name](root / name)
 

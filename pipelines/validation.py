@@ -18,6 +18,7 @@ from PIL import Image, ImageChops, ImageOps, UnidentifiedImageError
 
 from .catalog import CONTROL_TYPES, DETECT_RESOLUTION, FAMILIES, PASS_THROUGH, PREPROCESSOR_PARAMETERS, PREPROCESSORS
 from . import prompt_syntax
+from .flow_families import CONTROLNET_TASKS
 from .errors import InvalidRequest
 from . import detailer as detailing
 from . import freeu
@@ -191,6 +192,15 @@ def validate(
                                       f"an SDXL model, with {facts.name} as its refiner")
     if facts.inpainting_only and task != "inpaint":
         raise InvalidRequest("model", f"{facts.name} is an inpainting model; use it from the Inpaint tab")
+    family = FAMILIES.get(facts.family)
+    sampler = request.sampler
+    if family is not None and not family.unet:
+        samplers = _transformer_rules(request, facts, family)
+        if sampler not in (None, *samplers):  # a page's or client's SD default: the family's own, and said so
+            warnings.append(f"sampler: {facts.name} is {family.label}, a flow-matching model: it samples with "
+                            f"{' or '.join(samplers)}, not {sampler}, so {samplers[0]} was used")
+            sampler = None
+    max_guidance = family.max_guidance if family is not None else 30
     resolved = dataclasses.replace(
         request,
         prompt=_text("prompt", request.prompt, limits, warnings),
@@ -202,10 +212,9 @@ def validate(
         seed_resize_from_h=_seed_resize("seed_resize_from_h", request.seed_resize_from_h, limits),
         steps=_number("steps", facts.default_steps if request.steps is None else request.steps,
                       integer=True, low=1, high=limits.max_steps),
-        guidance_scale=_number("guidance_scale",
-                               facts.default_guidance if request.guidance_scale is None else request.guidance_scale,
-                               integer=False, low=0, high=30),
-        sampler=_choice("sampler", facts.default_sampler if request.sampler is None else request.sampler, samplers),
+        guidance_scale=_guidance(request, facts, max_guidance),
+        distilled_guidance=None,
+        sampler=_choice("sampler", facts.default_sampler if sampler is None else sampler, samplers),
         batch_size=_number("batch_size", request.batch_size, integer=True, low=1, high=limits.max_batch),
         clip_skip=_number("clip_skip", request.clip_skip, integer=True, low=1, high=MAX_CLIP_SKIP),
         vae=_vae(request.vae, vaes),
@@ -242,6 +251,7 @@ def validate(
         resolved.only_masked_padding = _number("only_masked_padding", request.only_masked_padding,
                                                integer=True, low=0, high=256)
     if task == "controlnet":
+        _controlnet_task_supported(facts, resolved)
         resolved.control_units = _resolve_control_units(request.control_units, facts, resolved, limits)
     resolved.hires = None
     if request.hires is not None:
@@ -263,6 +273,31 @@ def validate(
     if request.detailer is not None:
         resolved.detailer = _resolve_detailer(request.detailer, resolved, task, samplers, limits, warnings)
     return resolved, warnings
+
+
+def _guidance(request: GenerationRequest, facts: ModelFacts, high: float) -> float:
+    """The run's guidance; for FLUX.1, Forge's `distilled_cfg_scale` when a client sends it (its cfg_scale is 1)."""
+    if facts.family == "flux" and request.distilled_guidance is not None:
+        return _number("distilled_cfg_scale", request.distilled_guidance, integer=False, low=0, high=high)
+    value = facts.default_guidance if request.guidance_scale is None else request.guidance_scale
+    return _number("guidance_scale", value, integer=False, low=0, high=high)
+
+
+def _transformer_rules(request: GenerationRequest, facts: ModelFacts, family) -> list[str]:
+    """What a diffusion transformer (SD 3, FLUX.1) cannot do, refused by field; returns the samplers it can use."""
+    label = family.label
+    if request.tiling not in (None, False, "False"):
+        raise InvalidRequest("tiling", f"seamless tiling pads a UNet's convolutions; {facts.name} is {label}, a "
+                                       "transformer without them: turn tiling off")
+    if request.image_prompts:
+        raise InvalidRequest("image_prompts", f"IP-Adapter image prompts are made for SD 1.x and SDXL UNets; "
+                                              f"{facts.name} is {label}: remove the image prompts")
+    hires = request.hires
+    upscaler = getattr(hires, "upscaler", None) or ""
+    if hires is not None and facts.family == "flux" and (upscaler in hires_fix.LATENT_MODES or upscaler == ""):
+        raise InvalidRequest("hr_upscaler", f"the Latent upscalers resize SD latents; {label}'s are packed in "
+                                            "patches: choose an image upscaler (Lanczos, or a model such as ESRGAN)")
+    return list(family.samplers)
 
 
 def _image_prompts(units: Any, limits: Limits) -> list[ImagePrompt]:
@@ -637,6 +672,18 @@ def _resolve_mask(request, resolved, init_image, limits, warnings) -> Image.Imag
     if mask.getextrema()[0] == 255 and request.invert_mask:
         raise InvalidRequest("mask", "the inverted mask covers the whole picture: paint the area to keep")
     return mask
+
+
+def _controlnet_task_supported(facts: ModelFacts, resolved: GenerationRequest) -> None:
+    """SD 3's ControlNets paint from text only: diffusers has no image-to-image or inpaint ControlNet pipeline for it."""
+    supported = CONTROLNET_TASKS.get(facts.family)
+    if supported is None:
+        return
+    done = "inpaint" if resolved.mask is not None else "img2img" if resolved.image is not None else "txt2img"
+    if done not in supported:
+        field = "mask" if done == "inpaint" else "image"
+        raise InvalidRequest(field, f"{FAMILIES[facts.family].label}'s ControlNets paint from text only; remove the "
+                                    f"starting picture{' and mask' if done == 'inpaint' else ''}")
 
 
 def _resolve_control_units(units, facts: ModelFacts, resolved: GenerationRequest, limits: Limits) -> list[ControlUnit]:

@@ -162,6 +162,9 @@ def parse(argv: list[str] | None = None) -> AppSettings:
           "(smaller); each keeps the parameters and labels", default="png", choices=["png", "jpg", "webp"])
     _flag(parser, "device", "auto, cpu, cuda, cuda:1 or mps", default="auto")
     _flag(parser, "dtype", "auto, fp32, fp16 or bf16", default="auto")
+    _flag(parser, "quantize", "weights of FLUX.1 and SD 3 transformers whose library entry names none: fp8 (half of "
+          "fp16's memory), nf4 (a quarter; NVIDIA GPUs with bitsandbytes, else fp8) or none", default="none",
+          choices=["none", "fp8", "nf4"])
     _flag(parser, "demo", "use tiny offline models (made on first use); their pictures are noise", action="store_true",
           default=False)
     _flag(parser, "allow-pickle", "allow .ckpt/.bin/.pt checkpoints (loading them can run code)", action="store_true",
@@ -222,7 +225,7 @@ def parse(argv: list[str] | None = None) -> AppSettings:
         preview_period=0.5,  # a live preview is a PNG sent to the page: two a second are plenty
         device=args.device, dtype=args.dtype, offload=args.offload, vram_budget=args.vram_budget,
         ram_budget=args.ram_budget, allow_pickle=args.allow_pickle, compile=args.compile,
-        pin_memory=not args.no_pin_memory,
+        quantize=None if args.quantize == "none" else args.quantize, pin_memory=not args.no_pin_memory,
         watermark=not args.no_watermark or settings.exposed, content_credentials=not args.no_c2pa,
         credentials_dir=str(state_dir / "content-credentials"), signing_key=args.c2pa_key,
         signing_chain=args.c2pa_chain,

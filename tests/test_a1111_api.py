@@ -143,6 +143,23 @@ def test_the_sdxl_refiner_by_a1111_s_fields(http):
     assert "SD 1.x" in refused(txt2img(http, refiner_checkpoint="tiny-sdxl-refiner"), "refiner_checkpoint")
 
 
+def test_flux_and_sd3_by_forge_s_fields(http, photo):
+    flux = {"override_settings": {"sd_model_checkpoint": "tiny-flux"}, "sampler_name": "Euler", "seed": 8}
+    forge = txt2img(http, cfg_scale=1, distilled_cfg_scale=2.5, **flux).json()  # what Forge's clients send
+    info = json.loads(forge["info"])
+    assert "CFG scale: 1, Distilled CFG Scale: 2.5, Seed: 8" in info["infotexts"][0]
+    same = txt2img(http, cfg_scale=2.5, **flux).json()  # an A1111 client's cfg_scale is the guidance too
+    assert np.array_equal(np.asarray(decoded(forge["images"][0])), np.asarray(decoded(same["images"][0])))
+    sd3 = {"override_settings": {"sd_model_checkpoint": "tiny-sd3"}, "sampler_name": "Euler"}
+    answer = http.post("/sdapi/v1/img2img", json={"prompt": "a fox", "steps": 3, "init_images": [b64(photo)],
+                                                  "denoising_strength": 0.6, **sd3})
+    assert answer.status_code == 200, answer.text
+    assert decoded(answer.json()["images"][0]).size == (64, 64)
+    warned = json.loads(txt2img(http, **{**sd3, "sampler_name": "DPM++ 2M"}).json()["info"])
+    assert "Sampler: Euler, " in warned["infotexts"][0]
+    assert "from 0 to 10" in refused(txt2img(http, distilled_cfg_scale=12, **flux), "distilled_cfg_scale")
+
+
 def test_variation_seeds_as_a1111_numbers_them_across_batches(http):
     def pictures(**fields):
         answer = txt2img(http, **{"seed": 40, "batch_size": 2, "n_iter": 2, "steps": 3, **fields}).json()

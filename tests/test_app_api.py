@@ -110,6 +110,29 @@ def test_an_image_prompt_through_gradio_client(client, files):
                        ip_image=handle_file(files / "photo.png"), api_name="/txt2img")
 
 
+def test_flux_and_sd3_through_gradio_client(client, files):
+    # the page's SD defaults as a client sends them (sampler, guidance 7): FLUX's Euler is used, and said so
+    gallery, info, status = client.predict(prompt="a fox", model="tiny-flux", steps=3, seed=2, api_name="/txt2img")
+    settings = parameters_of(gallery)[1]["settings"]
+    assert settings["Sampler"] == "Euler" and settings["Distilled CFG Scale"] == "7" and settings["CFG scale"] == "1"
+    assert "a flow-matching model" in status
+    gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), prompt="a painting", model="tiny-sd3",
+                                   sampler="Euler", strength=0.5, steps=4, seed=1, api_name="/img2img")
+    image, parameters = parameters_of(gallery)
+    assert image.size == (64, 64) and parameters["settings"]["Model"] == "tiny-sd3"
+    editor = {"background": handle_file(files / "photo.png"), "layers": [handle_file(files / "paint.png")],
+              "composite": None}
+    gallery, _, _ = client.predict(image=editor, prompt="a hat", model="tiny-flux", sampler="Euler", steps=3, seed=1,
+                                   api_name="/inpaint")
+    assert parameters_of(gallery)[1]["settings"]["Model"] == "tiny-flux"
+    gallery, _, _ = client.predict(control_type="canny", control_image=handle_file(files / "photo.png"),
+                                   prompt="a robot", model="tiny-sd3", sampler="Euler", steps=3, seed=1,
+                                   api_name="/controlnet")
+    assert "Model: controlnet-sd3-canny-tiny" in parameters_of(gallery)[1]["settings"]["ControlNet 0"]
+    with pytest.raises(AppError, match="tiling: seamless tiling pads a UNet's convolutions"):
+        client.predict(prompt="a fox", model="tiny-flux", tiling=True, api_name="/txt2img")
+
+
 def test_img2img(client, files):
     gallery, _, _ = client.predict(image=handle_file(files / "photo.png"), prompt="a painting", strength=0.5, steps=4,
                                    seed=1, api_name="/img2img")

@@ -479,6 +479,33 @@ def test_the_sdxl_refiner_and_an_image_prompt_from_their_panels(page, tmp_path):
     page.locator("#txt2img-refiner").get_by_text("Refiner", exact=True).first.click()
 
 
+def test_a_flux_model_says_what_it_reads_and_paints_with_its_own_guidance(page):
+    def choose(selector: str, typed: str, shown: str):
+        page.locator(f"{selector} input").fill(typed)
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('{selector} input').value === {shown!r}")
+
+    open_tab(page, "Text to image", "#txt2img-prompt textarea")
+    page.fill("#txt2img-prompt textarea", "a (red:1.2) fox")
+    choose("#txt2img-model", "tiny-flux", "FLUX.1 · tiny-flux")
+    note = page.locator("#txt2img-model-note")
+    note.get_by_text("FLUX.1 is a diffusion transformer", exact=False).wait_for()
+    assert "no negative prompt" in note.inner_text()
+    page.get_by_text("Guidance (Distilled CFG Scale)", exact=True).wait_for()  # Forge's name for its guidance
+    assert page.locator("#txt2img-sampler input").input_value() == "Euler"
+    page.locator("#txt2img-steps input[type=number]").fill("3")
+    page.locator("#txt2img-steps input[type=number]").press("Enter")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "Distilled CFG Scale: 3.5")
+    assert "Sampler: Euler, CFG scale: 1, Distilled CFG Scale: 3.5" in info and "Model: tiny-flux," in info
+    page.locator("#txt2img-status").get_by_text("weights, brackets and BREAK are not applied on FLUX.1",
+                                                exact=False).wait_for()
+    page.screenshot(path=ARTIFACTS / "12e-flux-model.png", full_page=True)
+    choose("#txt2img-model", "tiny-sd15", "SD 1.x · tiny-sd15")  # as it was, for the tests after this one
+    page.get_by_text("Guidance (CFG scale)", exact=True).first.wait_for()
+    page.wait_for_function("() => !document.querySelector('#txt2img-model-note').innerText.trim()")
+
+
 def test_extras_upscales_restores_the_face_and_filters_with_a_before_after_slider(page, tmp_path):
     from PIL import Image
     from skimage import data

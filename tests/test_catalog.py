@@ -42,7 +42,7 @@ def test_a_user_library_adds_models_with_paths_relative_to_the_file(tmp_path):
     ("- a list", "must be a mapping"),
     ("models:\n  x:\n    label: no source\n", "needs a `source`"),
     ("models:\n  x:\n    source: a/b\n    colour: red\n", "unknown keys ['colour']"),
-    ("controlnets:\n  sd3:\n    canny: a/b\n", "grouped by family"),
+    ("controlnets:\n  sd4:\n    canny: a/b\n", "grouped by family"),
     ("controlnets:\n  sd1:\n    edges: a/b\n", "unknown ControlNet type 'edges'"),
     ("default: nothing\n", "default model 'nothing'"),
     ("models:\n  x:\n    source: a/b\n    inpaint: y\n", "inpaint model 'y'"),
@@ -63,8 +63,9 @@ def test_a_missing_library_file_is_a_clear_error(tmp_path):
 def test_the_tiny_models_command_writes_a_library_that_loads(tiny_dir):
     library = Library.from_file(tiny_dir / "models.yaml")
     assert set(library.models) == {"tiny-sd15", "tiny-sd15-inpaint", "tiny-sd15-single-file", "tiny-sdxl",
-                                   "tiny-sdxl-refiner"}
-    assert {"sd1/canny", "sd1/tile", "sdxl/canny"} == set(library.controlnets)
+                                   "tiny-sdxl-refiner", "tiny-sd3", "tiny-flux", "tiny-flux-fp8",
+                                   "tiny-flux-transformer", "tiny-flux-gguf"}
+    assert {"sd1/canny", "sd1/tile", "sdxl/canny", "sd3/canny", "flux/canny", "flux/depth"} == set(library.controlnets)
     for entry in library.models.values():
         assert (tiny_dir / entry.source).exists()
 

@@ -217,8 +217,16 @@ def test_choosing_a_model_brings_its_defaults(folders_manager):
     library = folders_manager.library
     library.models["tiny-turbo"] = replace(library.models["tiny-sd15"], name="tiny-turbo", turbo=True)
     try:
-        assert model_defaults(folders_manager, "tiny-turbo") == [64, 64, 4, 0.0, "Euler a"]
-        assert model_defaults(folders_manager, "tiny-sd15") == [64, 64, 25, 7.0, "DPM++ 2M Karras"]
+        for model, expected in (("tiny-turbo", [64, 64, 4, 0.0, "Euler a"]),
+                                ("tiny-sd15", [64, 64, 25, 7.0, "DPM++ 2M Karras"])):
+            width, height, steps, guidance, sampler, note = model_defaults(folders_manager, model)
+            assert [width, height, steps, guidance["value"], sampler] == expected
+            assert guidance["label"] == "Guidance (CFG scale)" and guidance["maximum"] == 30 and note == ""
+        # FLUX.1: its own sampler, its guidance under Forge's name, and what it cannot do said beside the model
+        *values, guidance, sampler, note = model_defaults(folders_manager, "tiny-flux")
+        assert values == [64, 64, 28] and sampler == "Euler"
+        assert guidance == {"__type__": "update", "value": 3.5, "label": "Guidance (Distilled CFG Scale)", "maximum": 10}
+        assert note.startswith("FLUX.1 is a diffusion transformer: sampler Euler") and "no negative prompt" in note
     finally:
         del library.models["tiny-turbo"]
 

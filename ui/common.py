@@ -157,6 +157,8 @@ def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine, size
 
     prompt, negative = top.prompt, top.negative
     shown = {"prompt": prompt, "negative_prompt": negative, "model": widget("model")}
+    # what a transformer model (FLUX.1, SD 3) cannot do, said when it is picked; empty for the UNet families
+    model_note = gr.Markdown("", elem_id=f"{tab}-model-note", elem_classes="model-note")
     with gr.Row():
         shown.update((name, widget(name)) for name in ("sampler", "steps", "guidance_scale"))
     with gr.Row(visible=sized):
@@ -193,14 +195,17 @@ def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine, size
     # A model the user picks brings its own defaults (SDXL draws at 1024, turbo models take 4 steps without
     # guidance), as A1111 and Fooocus do; `.input`, so that Send to and PNG Info keep the values they bring.
     defaults = [shown[name] for name in ("width", "height", "steps", "guidance_scale", "sampler")]
-    shown["model"].input(guard(lambda model: model_defaults(engine, model)), shown["model"], defaults,
+    shown["model"].input(guard(lambda model: model_defaults(engine, model)), shown["model"], [*defaults, model_note],
                          api_visibility="private")
     return Panels(**shown, generate=top.generate, stop=top.stop)
 
 
 def model_defaults(engine: Engine, model: str) -> list:
+    """The model's defaults for the size, steps, guidance (under the family's name for it) and sampler, and its note."""
     facts = engine.model_facts(model)
-    return [facts.default_size, facts.default_size, facts.default_steps, facts.default_guidance, facts.default_sampler]
+    guidance = gr.update(value=facts.default_guidance, label=f"Guidance ({facts.guidance_label})",
+                         maximum=facts.max_guidance)
+    return [facts.default_size, facts.default_size, facts.default_steps, guidance, facts.default_sampler, facts.note]
 
 
 def shared_values(values: dict) -> list:

@@ -40,12 +40,13 @@ def engine_report(status: dict) -> str:
         f"**RAM** models {_size(sum(m['bytes'] for m in status['ram_cache']))} of {_size(status['ram_budget_bytes'])}"
         + (" · busy generating" if status["busy"] else ""),
         "",
-        "| model | component | where | size |",
-        "|---|---|---|---|",
+        "| model | component | where | size | weights |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {r['model']} | {r['component']} | {r['where']} | {_size(r['bytes'])} |" for r in status["components"]]
+    lines += [f"| {r['model']} | {r['component']} | {r['where']} | {_size(r['bytes'])} | {r.get('format', '')} |"
+              for r in status["components"]]
     if not status["components"]:
-        lines.append("| nothing loaded yet: models load on first use | | | |")
+        lines.append("| nothing loaded yet: models load on first use | | | | |")
     return "\n".join(lines)
 
 
