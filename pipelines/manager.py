@@ -91,9 +91,13 @@ class PipelineManager:
         known = (cached.family, cached.inpainting) if cached else peek(entry)
         if known is None:  # a hub model not downloaded yet: its configs come with it
             with self._holding_device():
-                loaded = self._base(entry)
-            known = (loaded.family, loaded.inpainting)
-        return self._facts(entry, *known)
+                cached = self._base(entry)
+            known = (cached.family, cached.inpainting)
+        # FLUX.1 schnell is told by its transformer: the loaded one's config, else its files (read once per request)
+        few_step = entry.turbo or (known[0] == "flux" and (
+            flow_families.few_step("flux", dict(cached.pipeline.transformer.config)) if cached
+            else timestep_distilled(entry)))
+        return self._facts(entry, *known, few_step)
 
     def control_types(self, name: str | None) -> list[str]:
         """The ControlNet types the library has for this model's family: what a UI should offer."""
@@ -395,9 +399,8 @@ class PipelineManager:
         """The Inpaint tab uses the dedicated inpainting checkpoint when the library names one."""
         return self.library.model(entry.inpaint) if task == "inpaint" and entry.inpaint else entry
 
-    def _facts(self, entry: ModelEntry, family: str, inpainting: bool) -> ModelFacts:
+    def _facts(self, entry: ModelEntry, family: str, inpainting: bool, few_step: bool) -> ModelFacts:
         defaults = FAMILIES[family]
-        few_step = entry.turbo or (family == "flux" and timestep_distilled(entry))  # FLUX.1 schnell: by its weights
         return ModelFacts(
             name=entry.name, family=family, default_size=entry.default_size or defaults.default_size,
             default_steps=TURBO_STEPS if few_step else defaults.default_steps,

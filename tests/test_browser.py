@@ -446,18 +446,23 @@ def test_a_wildcard_from_its_list_and_an_xyz_plot_from_its_panel(page):
     page.get_by_text("X/Y/Z plot", exact=True).first.click()
 
 
+def _chooser(page):
+    """Pick a value in a dropdown by typing it, and wait until the dropdown shows its label."""
+    def choose(selector: str, typed: str, shown: str):
+        page.locator(f"{selector} input").fill(typed)
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('{selector} input').value === {shown!r}")
+
+    return choose
+
+
 def test_the_sdxl_refiner_and_an_image_prompt_from_their_panels(page, tmp_path):
     from PIL import Image
     from skimage import data
 
     reference = tmp_path / "reference.png"
     Image.fromarray(data.astronaut()).resize((128, 128)).save(reference)
-
-    def choose(selector: str, typed: str, shown: str):
-        page.locator(f"{selector} input").fill(typed)
-        page.keyboard.press("Enter")
-        page.wait_for_function(f"() => document.querySelector('{selector} input').value === {shown!r}")
-
+    choose = _chooser(page)
     open_tab(page, "Text to image", "#txt2img-prompt textarea")
     page.fill("#txt2img-prompt textarea", "a fox")
     choose("#txt2img-model", "tiny-sdxl", "SDXL · tiny-sdxl")
@@ -480,11 +485,7 @@ def test_the_sdxl_refiner_and_an_image_prompt_from_their_panels(page, tmp_path):
 
 
 def test_a_flux_model_says_what_it_reads_and_paints_with_its_own_guidance(page):
-    def choose(selector: str, typed: str, shown: str):
-        page.locator(f"{selector} input").fill(typed)
-        page.keyboard.press("Enter")
-        page.wait_for_function(f"() => document.querySelector('{selector} input').value === {shown!r}")
-
+    choose = _chooser(page)
     open_tab(page, "Text to image", "#txt2img-prompt textarea")
     page.fill("#txt2img-prompt textarea", "a (red:1.2) fox")
     choose("#txt2img-model", "tiny-flux", "FLUX.1 · tiny-flux")
