@@ -101,6 +101,14 @@ def family_note(family: str) -> str:
             "and the Latent hires upscalers need a UNet and are not offered.")
 
 
+def labels(request, base) -> dict:
+    """Forge's infotext for FLUX.1-dev: "Distilled CFG Scale" (the infotext then writes its true CFG, off, as 1);
+    nothing for schnell, whose transformer reads no guidance (Forge writes none either)."""
+    if base.family != "flux" or few_step("flux", dict(base.pipeline.transformer.config)):
+        return {}
+    return {"Distilled CFG Scale": request.guidance_scale}
+
+
 # --- prompts -------------------------------------------------------------------------------------
 
 

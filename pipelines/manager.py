@@ -206,7 +206,8 @@ class PipelineManager:
         seeds = [seed + i for i in range(len(images))]
         vae_file = self.library.vaes()[resolved.vae].path if resolved.vae else None
         labels = {**provenance.labels(resolved, vae_file, extras.infotext, base.family),
-                  **ip_adapter.labels(extras.image_prompts), **refiner.labels(resolved, refiner_base)}
+                  **ip_adapter.labels(extras.image_prompts), **refiner.labels(resolved, refiner_base),
+                  **flow_families.labels(resolved, base)}
         infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names,
                                          {**variation.labels(resolved, s - seed), **labels})
                      + (", Safety checker: blurred" if blurred else "") for s, blurred in zip(seeds, flagged)]

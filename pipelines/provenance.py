@@ -30,7 +30,6 @@ from xml.sax.saxutils import escape, quoteattr
 from PIL import Image
 
 from . import detailer, freeu, hires, model_folders, outpaint
-from .catalog import FAMILIES
 from .metadata import exif_with_parameters, format_parameters, save_png
 from .version import VERSION
 
@@ -133,8 +132,6 @@ def labels(request, vae_file, network_hashes: dict, family: str | None = None) -
         added["FreeU"] = freeu.label(family)
     if request.pag_scale:
         added["PAG scale"] = request.pag_scale
-    if family is not None and FAMILIES[family].guidance_label != "CFG scale":
-        added[FAMILIES[family].guidance_label] = request.guidance_scale  # FLUX.1's "Distilled CFG Scale"
     added.update(network_hashes)
     return added
 

@@ -89,6 +89,12 @@ def test_flux_schnell_is_told_from_its_missing_guidance_input_and_gets_few_step_
     finally:
         del engine.library.models["schnell-like"]
     assert (facts.default_steps, facts.default_guidance, facts.default_sampler) == (4, 0.0, "Euler")
+    engine.library.models["schnell-like"] = ModelEntry(name="schnell-like", source=str(schnell), default_size=64)
+    try:
+        made = make(engine, model="schnell-like", steps=2)
+    finally:
+        del engine.library.models["schnell-like"]
+    assert "Distilled" not in made.infotexts[0]  # it reads no guidance: Forge writes none
 
 
 @pytest.mark.parametrize("model", ["tiny-flux", "tiny-sd3"])
