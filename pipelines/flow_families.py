@@ -132,14 +132,16 @@ def prompt_notes(base, prompt: str, negative: str, steps: int) -> list[str]:
         if field == "negative_prompt" and not FAMILIES[base.family].negative_prompt:
             notes.append(f"negative_prompt: {label} reads no negative prompt (its guidance is distilled); it was not used")
             continue
-        if len(prompt_syntax.schedules(text, steps)) > 1:
+        schedule = prompt_syntax.schedules(text, steps)
+        if len(schedule) > 1:
             notes.append(f"{field}: prompt editing and alternation are not applied on {label}; the text of the "
                          "first steps was used throughout")
-        fragments = prompt_syntax.parse_attention(prompt_syntax.schedules(text, steps)[0][1])
-        if any(weight != 1.0 for _, weight in fragments) or any(f == "BREAK" for f, _ in fragments):
+        fragments = prompt_syntax.parse_attention(schedule[0][1])
+        if any(weight != 1.0 for _, weight in fragments):  # BREAK is a fragment of weight -1
             notes.append(f"{field}: weights, brackets and BREAK are not applied on {label} (its T5 encoder reads "
                          "plain text); the words were used at weight 1")
-        cut = _t5_overflow(base.pipeline, plain_text(text, steps), max_sequence_length(base.family, base.pipeline))
+        plain = "".join(fragment for fragment, _ in fragments if fragment != "BREAK")
+        cut = _t5_overflow(base.pipeline, plain, max_sequence_length(base.family, base.pipeline))
         if cut:
             notes.append(f"{field}: {cut[0]} T5 tokens, {label} reads {cut[1]}; the rest was cut off")
     return notes

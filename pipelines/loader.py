@@ -94,7 +94,7 @@ def _load_folder(entry: ModelEntry, folder: Path, dtype, revision: str | None, q
     variant = entry.variant if entry.variant and any(folder.glob(f"*/*.{entry.variant}.safetensors")) else None
     pipeline = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype, variant=variant, local_files_only=True)
     return LoadedBase(entry.name, pipeline, family, inpainting, model_hash=revision[:10] if revision else None,
-                      identity={"revision": revision} if revision else {})
+                      identity=identity)
 
 
 def _load_transformer_file(entry: ModelEntry, path: Path, family: str, keys: set[str], dtype, progress,

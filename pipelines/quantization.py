@@ -14,11 +14,8 @@ largest text encoder, is quantized only when asked (`quantize_text_encoder:`).
 from __future__ import annotations
 
 import importlib.util
-import logging
 
 import torch
-
-log = logging.getLogger(__name__)
 
 CHOICES = ("none", "fp8", "nf4")
 FP8 = torch.float8_e4m3fn

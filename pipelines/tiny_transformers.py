@@ -138,8 +138,6 @@ def write_gguf(safetensors_file: Path, target: Path) -> None:
 
 def writers(root: Path) -> dict:
     """tiny.py's writer per artefact name; the FLUX files after flux-tiny (they are read from it)."""
-    from safetensors.torch import save_file
-
     built: dict = {}
 
     def flux():
@@ -161,10 +159,15 @@ def writers(root: Path) -> dict:
         "flux-tiny": lambda path: flux().save_pretrained(path),
         "flux-tiny-transformer.safetensors": lambda path: path.write_bytes(transformer_file.read_bytes()),
         "flux-tiny-Q8_0.gguf": lambda path: write_gguf(transformer_file, path),
-        "a1111/models/Lora/flux-tiny-lora.safetensors": lambda path: (
-            path.parent.mkdir(parents=True, exist_ok=True),
-            save_file(build_flux_lora(_loaded_transformer(root)), str(path))),
+        "a1111/models/Lora/flux-tiny-lora.safetensors": lambda path: _write_lora(root, path),
     }
+
+
+def _write_lora(root: Path, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(build_flux_lora(_loaded_transformer(root)), str(path))
 
 
 def _loaded_transformer(root: Path):

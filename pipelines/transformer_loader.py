@@ -28,18 +28,18 @@ OTHER_PARTS_IGNORED = ["transformer/*.safetensors", "transformer/*.gguf"]
 def formats(entry: ModelEntry, default: str | None) -> tuple[dict[str, str], list[str]]:
     """(role -> format for the transformer and T5, notes on formats that could not be used)."""
     notes = []
-    transformer, note = _resolved(entry.quantize or default, "quantize" if entry.quantize else "--quantize")
+    transformer, note = _resolved(entry, entry.quantize or default, "quantize" if entry.quantize else "--quantize")
     notes += [note] if note else []
-    t5, note = _resolved(entry.quantize_text_encoder, "quantize_text_encoder")
+    t5, note = _resolved(entry, entry.quantize_text_encoder, "quantize_text_encoder")
     notes += [note] if note else []
     return {"transformer": transformer, "text_encoder_t5": t5}, notes
 
 
-def _resolved(choice, field):
+def _resolved(entry: ModelEntry, choice, field):
     try:
         return quantization.resolve(choice, field)
     except quantization.QuantizationError as error:
-        raise ModelLoadError("quantization", str(error)) from None
+        raise ModelLoadError(entry.name, str(error)) from None
 
 
 def load_folder(entry: ModelEntry, folder: Path, dtype: torch.dtype, default_quantize: str | None):
