@@ -62,7 +62,7 @@ def build_app(settings: app_settings.AppSettings):
         max_steps=limits.max_steps, max_batch=limits.max_batch, max_side=limits.max_side, demo=settings.demo,
         vaes=sorted(library.vaes()), styles=sorted(library.styles()),
         upscalers=[*BUILTIN_UPSCALERS, *sorted(library.upscalers())], face_restorers=sorted(library.face_restorers()),
-        ip_adapters=list(library.ip_adapters()),
+        ip_adapters=list(library.ip_adapters()), default_decode=settings.engine.decode,
     )
     max_age = None if settings.keep_hours is None else max(1, int(settings.keep_hours * 3600))
     store = picture_store.store_for(settings.outputs) if settings.outputs else None  # the gallery, kept on disk

@@ -21,15 +21,16 @@ DEFAULTS = {
     "enable_pnginfo": True, "return_grid": False, "grid_only_if_multiple": True, "face_restoration": False,
     "face_restoration_model": None, "show_progress_every_n_steps": 1, "live_previews_enable": True,
     "eta_noise_seed_delta": 0, "initial_noise_multiplier": 1.0, "return_mask": False, "return_mask_composite": False,
-    "control_net_no_detectmap": False, "code_former_weight": 0.5,
+    "control_net_no_detectmap": False, "code_former_weight": 0.5, "sd_vae_decode_method": "Full",
 }
+DECODE_METHODS = {"Full": "full", "TAESD": "fast"}  # A1111's sd_vae_decode_method -> the engine's decode
 
 
 # The options Easel acts on; a client's other options are kept and given back, and named in each answer's
 # warnings when they differ from A1111's default, since Easel does not act on them.
 HONOURED = {"sd_model_checkpoint", "samples_format", "CLIP_stop_at_last_layers", "sd_vae", "enable_pnginfo",
             "control_net_no_detectmap", "show_progress_every_n_steps", "live_previews_enable", "face_restoration",
-            "face_restoration_model", "code_former_weight"}
+            "face_restoration_model", "code_former_weight", "sd_vae_decode_method"}
 
 
 class ApiOptions:
@@ -77,6 +78,12 @@ class ApiOptions:
         with self._lock:
             return self._stored.get("sd_vae", DEFAULTS["sd_vae"])
 
+    @property
+    def decode_method(self) -> str | None:
+        """A1111's sd_vae_decode_method as a client set it; None: not set, so the studio's --decode decides."""
+        with self._lock:
+            return self._stored.get("sd_vae_decode_method")
+
     def face_restorer(self, asked: bool | None) -> tuple[str | None, float]:
         """A1111's face restoration for a request: `restore_faces` if the client sent it, else the
         `face_restoration` option; with `face_restoration_model` (A1111's default, CodeFormer, where its file is
@@ -116,6 +123,8 @@ class ApiOptions:
             check_clip_skip("CLIP_stop_at_last_layers", values["CLIP_stop_at_last_layers"])
         if "sd_vae" in values:
             check_vae("sd_vae", values["sd_vae"], self.library)
+        if "sd_vae_decode_method" in values:
+            check_decode_method("sd_vae_decode_method", values["sd_vae_decode_method"])
         with self._lock:
             if name is not None:
                 self._model = name
@@ -126,6 +135,15 @@ def check_clip_skip(field: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
         raise InvalidRequest(field, f"must be a whole number from 1 to 12, got {value!r}")
     return value
+
+
+def check_decode_method(field: str, value) -> str | None:
+    """The engine's decode for A1111's "Full" or "TAESD"; None (not given) leaves it to the studio's --decode."""
+    if value is None:
+        return None
+    if value not in DECODE_METHODS:
+        raise InvalidRequest(field, f"must be Full or TAESD, got {value!r}")
+    return DECODE_METHODS[value]
 
 
 def check_vae(field: str, value, library) -> str:

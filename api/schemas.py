@@ -42,6 +42,7 @@ class Generation(_Lax):
     tiling: Optional[bool] = None
     freeu: Optional[bool] = None  # Easel's own: FreeU with the family's published values
     pag_scale: Optional[float] = None  # Easel's own: perturbed-attention guidance, 0 off
+    feature_cache: Optional[int] = None  # Easel's own: a full denoiser pass every N steps, deep features reused between
     do_not_save_samples: Optional[bool] = False
     do_not_save_grid: Optional[bool] = False
     eta: Optional[float] = None

@@ -16,7 +16,7 @@ from pipelines import MAX_SEED, SHARED_API_NAMES, GenerationRequest, HiresFix, I
 
 from .adetailer import detailer_plan
 from .control_units import ControlPlan, control_plan
-from .options import check_clip_skip, check_vae
+from .options import check_clip_skip, check_decode_method, check_vae
 from .outpaint_scripts import is_outpaint_script, outpaint_from_script
 from .xyz_scripts import is_plot_script, plot_from_script
 from .pictures import decode_picture
@@ -29,7 +29,8 @@ CLIENT_FIELDS = {**SHARED_API_NAMES,  # the shared settings' A1111 names, declar
                  "image": "init_images", "strength": "denoising_strength", "refiner": "refiner_checkpoint",
                  "only_masked_padding": "inpaint_full_res_padding", "invert_mask": "inpainting_mask_invert",
                  # A1111 takes these two as options (or override_settings), not as fields of the request
-                 "clip_skip": "override_settings.CLIP_stop_at_last_layers", "vae": "override_settings.sd_vae"}
+                 "clip_skip": "override_settings.CLIP_stop_at_last_layers", "vae": "override_settings.sd_vae",
+                 "decode": "override_settings.sd_vae_decode_method"}
 
 
 @dataclass
@@ -161,8 +162,11 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
     clip_skip = check_clip_skip("override_settings.CLIP_stop_at_last_layers",
                                 override.pop("CLIP_stop_at_last_layers", options.clip_skip))
     vae = check_vae("override_settings.sd_vae", override.pop("sd_vae", options.vae), options.library)
+    decode = check_decode_method("override_settings.sd_vae_decode_method",
+                                 override.pop("sd_vae_decode_method", options.decode_method))
     if override:
-        warnings.append("override_settings: Easel uses sd_model_checkpoint, CLIP_stop_at_last_layers and sd_vae; "
+        warnings.append("override_settings: Easel uses sd_model_checkpoint, CLIP_stop_at_last_layers, sd_vae and "
+                        "sd_vae_decode_method; "
                         f"ignored: {', '.join(map(str, override))}")
     warnings += [f"options.{name}: set through /sdapi/v1/options, but Easel does not use it; ignored"
                  for name in options.not_honoured()]
@@ -190,7 +194,8 @@ def _plan(kind: str, body: Generation, task: dict, control: ControlPlan, options
     common = dict(model=model, prompt=body.prompt, negative_prompt=body.negative_prompt, batch_size=batch,
                   restore_faces=restorer, codeformer_weight=codeformer_weight, refiner=refiner,
                   **_given(refiner_switch_at=body.refiner_switch_at),
-                  **_given(tiling=body.tiling, freeu=body.freeu, pag_scale=body.pag_scale), **variation,
+                  **_given(tiling=body.tiling, freeu=body.freeu, pag_scale=body.pag_scale,
+                           feature_cache=body.feature_cache), **variation, decode=decode,
                   control_units=control.units, clip_skip=clip_skip, vae=None if vae in ("Automatic", "None") else vae,
                   styles=list(body.styles or []), **task,
                   **_given(steps=body.steps, guidance_scale=body.cfg_scale, sampler=sampler, width=body.width,

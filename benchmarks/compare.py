@@ -463,7 +463,7 @@ def machine() -> str:
             f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
 
 
-ROW_NAMES = ("denoise", "sdxl", "decode", "switch", "memory", "app", "few steps", "means", "compile")
+ROW_NAMES = ("denoise", "sdxl", "decode", "switch", "memory", "app", "few steps", "means", "compile", "speed")
 
 
 def main(argv=None) -> None:
@@ -479,6 +479,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.probe:
         return probe(*args.probe, naive=args.naive)
+
+    from benchmarks.cpu_speed import speed_rows
 
     side, steps = (256, 3) if args.quick else (512, 4)
     dtype = torch.float16 if torch.cuda.is_available() else torch.float32
@@ -499,7 +501,8 @@ def main(argv=None) -> None:
                        ("app", lambda: app_rows(library_file, side, tiny)),
                        ("few steps", lambda: few_step_rows(library_file, side)),
                        ("means", lambda: precision_rows(library_file, side // 2 if args.quick else side)),
-                       ("compile", lambda: compile_rows(library_file, side // 2 if args.quick else side)))
+                       ("compile", lambda: compile_rows(library_file, side // 2 if args.quick else side)),
+                       ("speed", lambda: speed_rows(root, side)))
     for name, make in makers:
         if args.only and name not in args.only:
             continue

@@ -246,6 +246,12 @@ BUILTIN_LIBRARY = {
 }
 
 
+# Each latent space's tiny autoencoder (fast_decode.py); SD 2 shares SD 1's latent space, the refiner SDXL's.
+FAST_DECODERS = {"sd1": "madebyollin/taesd", "sd2": "madebyollin/taesd", "sdxl": "madebyollin/taesdxl",
+                 "sdxl_refiner": "madebyollin/taesdxl", "sd3": "madebyollin/taesd3", "flux": "madebyollin/taef1"}
+BUILTIN_LIBRARY["fast_decoders"] = FAST_DECODERS
+
+
 class LibraryError(ValueError):
     """The model library file cannot be used; the message says where and why."""
 
@@ -255,6 +261,7 @@ class Library:
     models: dict[str, ModelEntry] = field(default_factory=dict)
     controlnets: dict[str, ControlNetEntry] = field(default_factory=dict)  # "<family>/<type>", or a found file's name
     default: str | None = None
+    fast_decoders: dict[str, tuple[str, Path | None]] = field(default_factory=dict)  # family -> (source, base_dir)
     # A1111 or ComfyUI model folders (--models-dir): checkpoints join `models`, the rest is listed here
     folders: list[Path] = field(default_factory=list)
     found: Found = field(default_factory=Found)
@@ -407,6 +414,10 @@ class Library:
                     name=key, family=family, control_type=control_type, source=spec["source"],
                     union_mode=spec.get("union_mode"), base_dir=base_dir,
                 )
+        for family, source in (data.get("fast_decoders") or {}).items():
+            if family not in FAMILIES:
+                raise LibraryError(f"{origin}: fast_decoders are given by family ({', '.join(FAMILIES)}), not {family!r}")
+            self.fast_decoders[family] = (str(source), base_dir)
         if data.get("default"):
             self.default = str(data["default"])
         if self.default is not None and self.default not in self.models:

@@ -10,7 +10,7 @@ from .request import Limits
 @dataclass
 class EngineSettings:
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
-    dtype: str = "auto"  # auto (fp16 on GPUs, fp32 on CPU), fp32, fp16, bf16
+    dtype: str = "auto"  # auto (devices.auto_dtype: what the hardware computes fastest), fp32, fp16, bf16
     offload: str = "auto"  # auto, none, model, sequential
     vram_budget: int | None = None  # bytes of weights on the device; None: free memory minus the reserve
     working_reserve: int = 2 * 2**30  # bytes kept free on the device for activations and decoding
@@ -21,7 +21,9 @@ class EngineSettings:
     preview_period: float = 0.0  # and at most one per this many seconds (the studio shows one every 0.5 s)
     pin_memory: bool = True  # keep weights that are off a CUDA GPU in pinned host memory: faster swaps
     quantize: str | None = None  # FLUX / SD 3 transformers without a library `quantize:`: fp8 or nf4 (quantization.py)
-    compile: bool = False  # torch.compile the UNet: faster steps after a long first run (see docs/BENCHMARKS.md)
+    decode: str = "full"  # final pictures: "full" (the model's VAE) or "fast" (TAESD, fast_decode.py)
+    compile: str = "auto"  # auto (on CUDA), on, off: the denoiser's repeated blocks, compiled in the background
+    compile_cache: str | None = None  # torch's on-disk compile caches; None: ~/.cache/easel/compile (compilation.py)
     watermark: bool = True  # hide Easel's invisible mark in every picture (see watermark.py)
     content_credentials: bool = True  # sign a C2PA manifest into every picture (see content_credentials.py)
     credentials_dir: str | None = None  # where the signing key is kept; None: ~/.cache/easel/content-credentials

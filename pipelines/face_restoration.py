@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from . import upscalers
 from .face_detection import find_faces  # noqa: F401 - the restorer's, and its tests'
-from .model_folders import CODEFORMER, FACE_RESTORERS, GFPGAN
+from .model_folders import CODEFORMER, GFPGAN
 
 FACE_SIDE = 512  # what GFPGAN and CodeFormer take and give
 CROP_FACTOR = 2.0  # the square cut around a face, in face boxes
@@ -36,6 +36,16 @@ def read(name: str, path: Path, allow_pickle: bool = False):
     if name == CODEFORMER:
         _install_extra_arches()
     return upscalers.read(name, path, allow_pickle, purposes=("FaceSR",), kind="face restorer")
+
+
+def compute_dtype(model, name: str, dtype):
+    """The engine's number format where the restorer computes in it, else fp32. spandrel marks CodeFormer as
+    bf16-capable, but its codebook lookup multiplies a float32 one-hot by the weights, which fails in bf16."""
+    import torch
+
+    supported = {torch.float16: model.supports_half,
+                 torch.bfloat16: model.supports_bfloat16 and name != CODEFORMER}.get(dtype, True)
+    return dtype if supported else torch.float32
 
 
 def _install_extra_arches() -> None:

@@ -22,12 +22,12 @@ import torch
 from PIL import Image
 
 from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
-from . import flow_families, freeu, ip_adapter, refiner, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
+from . import compilation, fast_decode, feature_cache, flow_families, freeu, ip_adapter, refiner, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
 from .content_credentials import ContentCredentials
-from .devices import is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
+from .devices import auto_dtype, is_out_of_memory, release_cached_memory, resolve_device, resolve_dtype
 from .errors import InvalidRequest, ModelLoadError, OutOfMemory
 from .loader import LoadedBase, load_base, load_controlnet
 from .model_sources import locate, peek, timestep_distilled
@@ -55,6 +55,7 @@ class PipelineManager:
         self.settings = settings or EngineSettings()
         self.device = resolve_device(self.settings.device)
         self.dtype = resolve_dtype(self.device, self.settings.dtype)
+        self.dtype_reason = auto_dtype(self.device)[1] if self.settings.dtype == "auto" else "chosen with --dtype"
         ram_budget = self.settings.ram_budget
         if ram_budget is None:
             ram_budget = psutil.virtual_memory().total // 2
@@ -69,7 +70,10 @@ class PipelineManager:
         # Loading progress ("downloading sd15: 40 %") for whoever is waiting; set per call.
         self._load_progress: Callable[[str], None] | None = None
         self._used_by_run: set[str] = set()  # cache keys of the models the current run uses
+        self._previewer = None  # the current run's tiny autoencoder for live previews (fast_decode.py), if any
         self._depth = 0  # how deep the device lock is held by this thread
+        self.compiler = (compilation.Compiler(self.settings.compile_cache or Path.home() / ".cache" / "easel" / "compile")
+                         if compilation.wanted(self.settings.compile, self.device) else None)
         self.credentials = (ContentCredentials(self.settings.credentials_dir, VERSION, self.settings.signing_key,
                                                self.settings.signing_chain)
                             if self.settings.content_credentials else None)
@@ -148,6 +152,13 @@ class PipelineManager:
                 controlnets, union_modes, controlnet_names = self._controlnets(resolved, facts)
                 maps = [self._control_map(unit, resolved, seed) for unit in resolved.control_units]
                 chosen_vae = self._chosen_vae(resolved.vae, base) if resolved.vae else None
+                if on_preview is not None or resolved.decode == "fast":  # TAESD previews when it is on this machine
+                    self._previewer = self._fast_decoder(base.family, needed=resolved.decode == "fast")
+                if resolved.decode == "fast":  # the tiny autoencoder stands in for the VAE in this run
+                    if chosen_vae is not None:
+                        warnings.append(f"vae: {resolved.vae} is not used: the picture is decoded fast, by "
+                                        f"{fast_decode.LABEL}; decode in full to use it")
+                    chosen_vae = self._previewer
                 view = self._view(base, resolved, controlnets, chosen_vae)
                 load_seconds = time.perf_counter() - load_started
                 cancel.raise_if_cancelled()
@@ -197,17 +208,21 @@ class PipelineManager:
             finally:
                 self.busy = False
                 self._load_progress = None
+                self._previewer = None
         if any(nsfw):
             warnings.append("the safety checker blanked a picture it judged not safe for work")
         if any(flagged):
             warnings.append(safety_checker.NOTICE)
+        if self.compiler is not None:  # a failed compile: the pictures came eagerly, and the result says so
+            fallbacks += [f for f in self.compiler.fallbacks(_denoiser(base)) if f not in fallbacks]
         images = self._marked(images)  # here, so that every door hands out marked pictures
         timings = {"load": round(load_seconds, 3), **timings, "total": round(time.perf_counter() - started, 3)}
         seeds = [seed + i for i in range(len(images))]
         vae_file = self.library.vaes()[resolved.vae].path if resolved.vae else None
         labels = {**provenance.labels(resolved, vae_file, extras.infotext, base.family),
                   **ip_adapter.labels(extras.image_prompts), **refiner.labels(resolved, refiner_base),
-                  **flow_families.labels(resolved, base)}
+                  **flow_families.labels(resolved, base), **fast_decode.labels(resolved),
+                  **feature_cache.labels(resolved.feature_cache), "Precision": self.dtype_name}
         infotexts = [provenance.infotext(resolved, entry.name, base.model_hash, s, fallbacks, controlnet_names,
                                          {**variation.labels(resolved, s - seed), **labels})
                      + (", Safety checker: blurred" if blurred else "") for s, blurred in zip(seeds, flagged)]
@@ -225,6 +240,7 @@ class PipelineManager:
                                 warnings=warnings, records=records, credentials=self.credentials)
 
     def _validated(self, request: GenerationRequest, entry: ModelEntry):
+        request = dataclasses.replace(request, decode=request.decode or self.settings.decode)
         return validate(request, self._facts_of(entry), self.samplers(), self.settings.limits,
                         list(self.library.vaes()), self.upscalers(), self.face_restorers())
 
@@ -365,7 +381,8 @@ class PipelineManager:
     def status(self) -> dict:
         """What is where, with bytes: for the UI's Models panel."""
         report = self.residency.report()
-        report.update(dtype=str(self.dtype).replace("torch.", ""), busy=self.busy, ram_cache=self.cache.report(),
+        report.update(dtype=self.dtype_name, dtype_reason=self.dtype_reason,
+                      compile="off" if self.compiler is None else "regional, in the background", busy=self.busy, ram_cache=self.cache.report(),
                       ram_budget_bytes=self.cache.max_bytes, loads=dict(self.cache.loads),
                       dropped_from_ram=list(self.cache.dropped), last_run=self.last_run)
         return report
@@ -410,7 +427,7 @@ class PipelineManager:
             default_sampler=TURBO_SAMPLER if few_step and not defaults.samplers else defaults.default_sampler,
             control_types=self.library.control_types_by_family(), inpainting_only=inpainting and not entry.inpaint,
             guidance_label=defaults.guidance_label, max_guidance=defaults.max_guidance,
-            note=flow_families.family_note(family),
+            note=flow_families.family_note(family), fast_decoder=self._fast_decoder_source(family) is not None,
         )
 
     def _cached_or_load(self, key: str, what: str, load: Callable[[], tuple[object, int]]):
@@ -428,10 +445,8 @@ class PipelineManager:
         def load():
             loaded = load_base(entry, self.dtype, self.settings.allow_pickle, progress=self._load_progress,
                                quantize=self.settings.quantize)
-            if self.settings.compile:
-                # Compiled on its first run (minutes on a CPU; torch keeps the result in its on-disk cache, so a
-                # later start pays far less). In place: the module stays the one the residency moves and hooks.
-                (getattr(loaded.pipeline, "unet", None) or loaded.pipeline.transformer).compile()
+            if self.compiler is not None:  # compiled in the background after its first call: no picture waits
+                self.compiler.attach(_denoiser(loaded), entry.name)
             modules = [(role, getattr(loaded.pipeline, role, None)) for role in BASE_ROLES]
             modules = [(role, m) for role, m in modules if isinstance(m, torch.nn.Module)]
             for role, module in modules:
@@ -514,6 +529,27 @@ class PipelineManager:
             self._views[key] = view
         return view
 
+    def _fast_decoder_source(self, family: str) -> tuple[str, Path | None] | None:
+        return self.library.fast_decoders.get(family)
+
+    def _fast_decoder(self, family: str, needed: bool):
+        """The family's tiny autoencoder on the device; None where the library names none, or where it is not on
+        this machine and not `needed` (a preview never waits for a download)."""
+        found = self._fast_decoder_source(family)
+        key = f"fast-decoder:{family}"
+        if found is None or not (needed or self.cache.get(key) is not None or fast_decode.on_disk(*found)):
+            return None
+        name = f"{fast_decode.LABEL} for {FAMILIES[family].label}"
+
+        def load():
+            module = fast_decode.load(name, *found, self.dtype, self._load_progress)
+            self.residency.add(key, fast_decode.RESIDENCY_ROLE, module)
+            return module, module_bytes(module)
+
+        decoder = self._cached_or_load(key, name, load)
+        self.residency.place(self.residency.keys_of(decoder), force_mode="none")
+        return decoder
+
     def _lora_file(self, name: str, path: Path) -> lora.LoraFile:
         def load():
             loaded = lora.read(name, path, self.settings.allow_pickle)
@@ -544,7 +580,7 @@ class PipelineManager:
         """A model left the RAM cache: forget its components and every view that holds them."""
         kind, _, name = cached.key.partition(":")
         owner = {"base": name, "controlnet": name, "preprocessor": cached.key, "vae": cached.key, "upscaler": cached.key,
-                 "face-restorer": cached.key, "image-encoder": cached.key,
+                 "face-restorer": cached.key, "image-encoder": cached.key, "fast-decoder": cached.key,
                  "safety-checker": safety_checker.RESIDENCY_OWNER}.get(kind)
         if owner is None:  # a LoRA file: tensors in RAM only, never placed on the device
             return
@@ -641,7 +677,9 @@ class PipelineManager:
             if (on_preview is not None and preview_every and step % preview_every == 0 and step < total
                     and clock["last_step"] - clock["last_preview"] >= preview_period):
                 clock["last_preview"] = clock["last_step"]
-                on_preview(latents_to_preview(tensors["latents"], base.family, (request.width, request.height)))
+                size = (request.width, request.height)
+                on_preview(fast_decode.preview(self._previewer, tensors["latents"], base.family, size)
+                           if self._previewer is not None else latents_to_preview(tensors["latents"], base.family, size))
             cancel.raise_if_cancelled()
             if conditioning.changes:
                 tensors.update(conditioning.switch(pipe, index))
@@ -649,7 +687,8 @@ class PipelineManager:
 
         # tiling and FreeU change the shared UNet (and VAE): for this call only
         with tiling.seamless(view, request.tiling), freeu.applied(view, base.family, request.freeu), \
-                variation.varied_noise(view, request), ip_adapter.applied(view, extras.image_prompts) as pictures:
+                variation.varied_noise(view, request), feature_cache.applied(view, request.feature_cache), \
+                ip_adapter.applied(view, extras.image_prompts) as pictures:
             output = view(**call_arguments(request, maps, union_modes, conditioning.arguments(),
                                            transformer=not FAMILIES[base.family].unet), **pictures,
                           generator=generators,
@@ -752,8 +791,7 @@ class PipelineManager:
             except upscalers.UpscalerError as error:
                 named = field or ("gfpgan_visibility" if name == face_restoration.GFPGAN else "codeformer_visibility")
                 raise InvalidRequest(named, str(error)) from None
-            half_ok = {torch.float16: model.supports_half, torch.bfloat16: model.supports_bfloat16}
-            model.to(self.dtype if half_ok.get(self.dtype, True) else torch.float32)
+            model.to(face_restoration.compute_dtype(model, name, self.dtype))
             self.residency.add(f"face-restorer:{file.path}", face_restoration.RESIDENCY_ROLE, model.model)
             return model, module_bytes(model.model)
 
@@ -778,9 +816,17 @@ class PipelineManager:
 
         return self._cached_or_load(f"upscaler:{name}", f"upscaler {name}", load)
 
+    @property
+    def dtype_name(self) -> str:
+        return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.dtype]
+
     def _entry_turbo(self, name: str) -> bool:
         entry = self.library.models.get(name)
         return bool(entry and entry.turbo)
+
+def _denoiser(base: LoadedBase) -> torch.nn.Module:
+    return getattr(base.pipeline, "unet", None) or base.pipeline.transformer
+
 
 def _view_modules(view) -> list[torch.nn.Module]:
     modules = []

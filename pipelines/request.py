@@ -13,6 +13,8 @@ from typing import Any
 from .errors import GenerationCancelled
 
 TASKS = ("txt2img", "img2img", "inpaint", "controlnet")
+DECODES = ("full", "fast")  # the model's VAE, or the tiny autoencoder (fast_decode.py)
+MAX_FEATURE_CACHE = 10  # a full denoiser pass at least every 10 steps: beyond that the picture falls apart
 RESIZE_MODES = ("resize", "crop", "fill")  # stretch, crop to fill, or fit and pad with the edge colour
 MAX_SEED = 2**32 - 1
 
@@ -166,6 +168,8 @@ class GenerationRequest:
     tiling: bool = False  # A1111's: the picture tiles seamlessly (tiling.py)
     freeu: bool = False  # FreeU with the family's published values (freeu.py)
     pag_scale: float = 0.0  # perturbed-attention guidance; 0: off (diffusers' PAG pipelines)
+    decode: str | None = None  # "full" (the model's VAE) or "fast" (TAESD, fast_decode.py); None: the engine's --decode
+    feature_cache: int = 0  # N > 1: the denoiser's deep features reused between every N-th full pass (feature_cache.py)
     # image-to-image and inpainting
     image: Any = None
     strength: float = 0.75
@@ -228,6 +232,7 @@ class ModelFacts:
     guidance_label: str = "CFG scale"  # FLUX.1: "Distilled CFG Scale", a number the model reads
     max_guidance: float = 30.0
     note: str = ""  # what the family cannot do, for the page to say beside the model (flow_families.family_note)
+    fast_decoder: bool = False  # the library names a tiny autoencoder (TAESD) for the family: `decode` may be "fast"
 
 
 @dataclass

@@ -75,6 +75,13 @@ SHARED_SETTINGS: tuple[SharedSetting, ...] = (
                   info="Richer detail at no cost, with the published values for the model's family"),
     SharedSetting("pag_scale", "PAG scale", Widget("slider", 0, 10, 0.1), default=0.0, parsed="PAG scale",
                   info="Perturbed-attention guidance: 0 off, 2-3 firmer structure; each step costs half as much again"),
+    # speed: off unless asked for (the engine's --decode is the page's default)
+    SharedSetting("decode", "Decode", Widget("choice"), parsed="VAE Decoder",
+                  info="fast: TAESD, about a hundred times cheaper than the VAE and a little softer; it pays most on "
+                       "a CPU, where a full decode costs as much as several steps"),
+    SharedSetting("feature_cache", "Feature cache", Widget("slider", 0, 10, 1), default=0, parsed="Feature cache",
+                  info="N > 1: the model's deep features are reused between every N-th full step: faster, a little "
+                       "different (0: off)"),
     # A1111's variation seed, beside the seed on the page
     SharedSetting("subseed", "Variation seed (-1: random)", Widget("number", -1, 2**32 - 1, options={"precision": 0}),
                   default=-1, parsed="Variation seed", info="The seed the picture moves toward"),

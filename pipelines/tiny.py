@@ -89,6 +89,15 @@ def _vae():
     )
 
 
+def build_tiny_autoencoder(latent_channels: int):
+    """TAESD's architecture (diffusers' AutoencoderTiny) made small: three halvings, so latents are 1/8 again."""
+    from diffusers import AutoencoderTiny
+
+    return AutoencoderTiny(encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+                           num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1),
+                           latent_channels=latent_channels)
+
+
 _UNET_SD15 = dict(
     block_out_channels=(32, 64),
     layers_per_block=1,
@@ -233,6 +242,13 @@ models:
     config: flux-tiny
     default_size: {TINY_SIZE}
 
+fast_decoders:  # TAESD's layout (AutoencoderTiny), random weights: live previews and `--decode fast`
+  sd1: taesd-tiny
+  sdxl: taesd-tiny
+  sdxl_refiner: taesd-tiny
+  sd3: tae16-tiny
+  flux: tae16-tiny
+
 controlnets:
   sd1:
     canny: controlnet-sd15-canny-tiny
@@ -250,7 +266,8 @@ controlnets:
 ARTEFACTS = ("sd15-tiny", "sd15-tiny-inpaint", "sdxl-tiny", "controlnet-sd15-canny-tiny", "controlnet-sd15-tile-tiny",
              "controlnet-sdxl-canny-tiny", "sd15-tiny.safetensors", "sdxl-tiny-refiner", "sd3-tiny", "flux-tiny",
              "flux-tiny-transformer.safetensors", "flux-tiny-Q8_0.gguf", "a1111/models/Lora/flux-tiny-lora.safetensors",
-             "controlnet-sd3-canny-tiny", "controlnet-flux-canny-tiny", "controlnet-flux-union-tiny")
+             "controlnet-sd3-canny-tiny", "controlnet-flux-canny-tiny", "controlnet-flux-union-tiny", "taesd-tiny",
+             "tae16-tiny")
 
 
 # LoRAs, an embedding, a VAE, upscalers, a face restorer and styles for the tiny models, in an A1111 folder (tiny_extras.py)
@@ -302,6 +319,8 @@ def _write_artefacts(root: Path, names: list[str]) -> None:
         "controlnet-sdxl-canny-tiny": lambda path: build_controlnet(sdxl.unet).save_pretrained(path),
         "sd15-tiny.safetensors": lambda path: save_single_file(root / "sd15-tiny", path),  # after sd15-tiny
         "sdxl-tiny-refiner": lambda path: build_sdxl_refiner(sdxl.vae).save_pretrained(path),
+        "taesd-tiny": lambda path: build_tiny_autoencoder(4).save_pretrained(path),
+        "tae16-tiny": lambda path: build_tiny_autoencoder(16).save_pretrained(path),
     }
     from .tiny_transformers import writers as transformer_writers
 

@@ -25,11 +25,13 @@ from . import freeu
 from . import hires as hires_fix
 from . import outpaint as outpainting
 from . import xyz_plot
-from .request import (IMAGE_PROMPT_MODES, MAX_SEED, RESIZE_MODES, TASKS, ControlUnit, Detailer, DetailerUnit,
-                      ExtrasRequest, GenerationRequest, HiresFix, ImagePrompt, Limits, ModelFacts, Outpaint, Plot,
-                      PlotAxis)
+from .request import (DECODES, IMAGE_PROMPT_MODES, MAX_FEATURE_CACHE, MAX_SEED, RESIZE_MODES, TASKS, ControlUnit,
+                      Detailer, DetailerUnit, ExtrasRequest, GenerationRequest, HiresFix, ImagePrompt, Limits,
+                      ModelFacts, Outpaint, Plot, PlotAxis)
 
 MAX_CLIP_SKIP = 12  # A1111's slider goes to 12: the layers of SD 1.x's text encoder
+# the UNets (DeepCache) and FLUX.1's transformer (diffusers' TaylorSeer cache): feature_cache.py
+FEATURE_CACHE_FAMILIES = ("sd1", "sd2", "sdxl", "sdxl_refiner", "flux")
 MAX_PAG_SCALE = 10.0  # the PAG paper's pictures use 1-5; beyond 10 only noise
 
 
@@ -222,6 +224,8 @@ def validate(
         tiling=_switch("tiling", request.tiling),
         freeu=_switch("freeu", request.freeu),
         pag_scale=_number("pag_scale", request.pag_scale, integer=False, low=0, high=MAX_PAG_SCALE),
+        decode=_decode(request.decode, facts),
+        feature_cache=_feature_cache(request.feature_cache, facts),
         resize_mode=_choice("resize_mode", request.resize_mode, RESIZE_MODES),
         image=None,
         mask=None,
@@ -273,6 +277,23 @@ def validate(
     if request.detailer is not None:
         resolved.detailer = _resolve_detailer(request.detailer, resolved, task, samplers, limits, warnings)
     return resolved, warnings
+
+
+def _feature_cache(value: Any, facts: ModelFacts) -> int:
+    interval = _number("feature_cache", value or 0, integer=True, low=0, high=MAX_FEATURE_CACHE)
+    if interval > 1 and facts.family not in FEATURE_CACHE_FAMILIES:
+        label = FAMILIES[facts.family].label if facts.family in FAMILIES else facts.family
+        raise InvalidRequest("feature_cache", f"{facts.name} is {label}, whose denoiser has no feature cache here "
+                                              "(diffusers has no cache hooks for it): set it to 0")
+    return interval
+
+
+def _decode(value: Any, facts: ModelFacts) -> str:
+    decode = _choice("decode", value or "full", DECODES)
+    if decode == "fast" and not facts.fast_decoder:
+        raise InvalidRequest("decode", f"the model library names no fast decoder (TAESD) for {facts.name}'s family "
+                                       f"({facts.family}): decode in full, or name one under fast_decoders in models.yaml")
+    return decode
 
 
 def _guidance(request: GenerationRequest, facts: ModelFacts, high: float) -> float:

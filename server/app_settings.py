@@ -130,6 +130,17 @@ def _gradio_address() -> tuple[str, int]:
     return host, port
 
 
+def _env_compile() -> str:
+    """EASEL_COMPILE: auto, on or off (1/true and 0/false too, as the flag's earlier on/off form took)."""
+    raw = os.environ.get("EASEL_COMPILE", "auto")
+    value = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}.get(
+        raw.strip().lower(), raw.strip().lower() or "auto")
+    if value not in ("auto", "on", "off"):
+        log.warning("EASEL_COMPILE=%r is not used: it is auto, on or off. Easel uses auto.", raw)
+        return "auto"
+    return value
+
+
 def _prog() -> str:
     """How the user started the app, for --help: the installed `easel` command or `python app.py`."""
     return "easel" if Path(sys.argv[0]).stem == "easel" else "python app.py"
@@ -161,7 +172,8 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "save-format", "format of the pictures saved in the outputs folder: png (lossless), jpg or webp "
           "(smaller); each keeps the parameters and labels", default="png", choices=["png", "jpg", "webp"])
     _flag(parser, "device", "auto, cpu, cuda, cuda:1 or mps", default="auto")
-    _flag(parser, "dtype", "auto, fp32, fp16 or bf16", default="auto")
+    _flag(parser, "dtype", "number format: auto (bf16 on CPUs that compute it natively and on recent NVIDIA GPUs, "
+          "fp16 on other GPUs, else fp32), fp32, fp16 or bf16", default="auto")
     _flag(parser, "quantize", "weights of FLUX.1 and SD 3 transformers whose library entry names none: fp8 (half of "
           "fp16's memory), nf4 (a quarter; NVIDIA GPUs with bitsandbytes, else fp8) or none", default="none",
           choices=["none", "fp8", "nf4"])
@@ -172,8 +184,15 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     _flag(parser, "allow-custom-models", "accept model ids and paths that are not in the library (off when exposed)",
           action="store_true", default=False)
     _flag(parser, "queue-size", "requests that may wait in the queue", type=int, default=20)
-    _flag(parser, "compile", "torch.compile the UNet: faster steps where it pays, after minutes of compiling on "
-          "the first run (kept in torch's cache for later starts)", action="store_true", default=False)
+    _flag(parser, "decode", "how final pictures are decoded: full (the model's VAE) or fast (TAESD: about a hundred "
+          "times cheaper, a little softer; it pays most on a CPU); each request may choose", default="full",
+          choices=["full", "fast"])
+    parser.add_argument("--compile", dest="compile", action="store_const", const="on", default=_env_compile(),
+                        help="torch.compile the denoiser's repeated blocks also where auto does not (auto: on CUDA "
+                             "GPUs, compiled in the background after the first picture, kept in torch's on-disk cache "
+                             "for later starts) [env EASEL_COMPILE=auto|on|off]")
+    parser.add_argument("--no-compile", dest="compile", action="store_const", const="off",
+                        help="never torch.compile: every picture in eager PyTorch")
     _flag(parser, "no-pin-memory", "keep weights that are off the GPU in ordinary host memory instead of pinned "
           "memory (pinned: faster swaps between models, but memory the system cannot page out)",
           action="store_true", default=False)
@@ -224,7 +243,8 @@ def parse(argv: list[str] | None = None) -> AppSettings:
     settings.engine = EngineSettings(
         preview_period=0.5,  # a live preview is a PNG sent to the page: two a second are plenty
         device=args.device, dtype=args.dtype, offload=args.offload, vram_budget=args.vram_budget,
-        ram_budget=args.ram_budget, allow_pickle=args.allow_pickle, compile=args.compile,
+        ram_budget=args.ram_budget, allow_pickle=args.allow_pickle, compile=args.compile, decode=args.decode,
+        compile_cache=str(state_dir / "compile"),
         quantize=None if args.quantize == "none" else args.quantize, pin_memory=not args.no_pin_memory,
         watermark=not args.no_watermark or settings.exposed, content_credentials=not args.no_c2pa,
         credentials_dir=str(state_dir / "content-credentials"), signing_key=args.c2pa_key,
@@ -252,8 +272,10 @@ def _zerogpu_engine(engine: EngineSettings) -> None:
     "ZeroGPU does not support torch.compile" (its documentation), so --compile is turned off there, with a warning.
     """
     engine.pin_memory = False
+    if engine.dtype == "auto":  # asking the card what it computes best would start CUDA; ZeroGPU's are H200s
+        engine.dtype = "bf16"
     if engine.vram_budget is None:
         engine.vram_budget = ZEROGPU_VRAM_BUDGET
-    if engine.compile:
+    if engine.compile == "on":
         log.warning("--compile is ignored on ZeroGPU, which does not support torch.compile")
-        engine.compile = False
+    engine.compile = "off"

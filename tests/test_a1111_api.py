@@ -183,6 +183,15 @@ def test_tiling_is_honoured_and_easel_s_freeu_and_pag_scale_are_taken(http):
     refused(txt2img(http, pag_scale=50), "pag_scale")
 
 
+def test_taesd_decoding_by_a1111s_option_and_easels_feature_cache(http):
+    info = json.loads(txt2img(http, override_settings={"sd_vae_decode_method": "TAESD"}, feature_cache=2,
+                              steps=4).json()["info"])
+    assert "VAE Decoder: TAESD" in info["infotexts"][0] and "Feature cache: 2" in info["infotexts"][0]
+    assert not info["warnings"]
+    refused(txt2img(http, override_settings={"sd_vae_decode_method": "Tiny"}), "override_settings.sd_vae_decode_method")
+    refused(txt2img(http, feature_cache=11), "feature_cache")
+
+
 def test_restore_faces_restores_with_the_face_restoration_model_option(http):
     info = json.loads(txt2img(http, restore_faces=True).json()["info"])
     assert info["restore_faces"] is True and f"Face restoration: {info['face_restoration_model']}" in \

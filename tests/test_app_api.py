@@ -72,6 +72,13 @@ def test_the_advanced_settings_through_gradio_client(client):
     assert (settings["Tiling"], settings["PAG scale"]) == ("True", "2") and settings["FreeU"].startswith("b1 1.5")
 
 
+def test_the_speed_choices_through_gradio_client(client):
+    gallery, _, _ = client.predict(prompt="a brick wall", steps=3, decode="fast", feature_cache=2, api_name="/txt2img")
+    settings = parameters_of(gallery)[1]["settings"]
+    assert (settings["VAE Decoder"], settings["Feature cache"]) == ("TAESD", "2")
+    assert settings["Precision"] in ("bf16", "fp32")
+
+
 def test_a_variation_seed_through_gradio_client(client):
     gallery, _, _ = client.predict(prompt="a meadow", steps=2, seed=3, subseed=9, subseed_strength=0.4,
                                    api_name="/txt2img")

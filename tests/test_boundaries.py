@@ -143,7 +143,7 @@ def test_devices_resolve_as_asked():
     from pipelines.devices import resolve_device, resolve_dtype
 
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_dtype(torch.device("cpu")) == torch.float32
+    assert resolve_dtype(torch.device("cpu"), "fp32") == torch.float32  # auto: tests/test_precision.py
     assert resolve_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
     with pytest.raises(ValueError, match="dtype: unknown number format 'fp8'"):
         resolve_dtype(torch.device("cpu"), "fp8")

@@ -125,7 +125,7 @@ def test_progress_is_reported_every_step_with_a_latent_preview(manager):
     manager.generate(GenerationRequest(prompt="a bird", steps=4, seed=1), on_step=steps.append, on_preview=previews.append)
     assert [(s.step, s.total) for s in steps] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert all(s.elapsed >= 0 and s.eta >= 0 for s in steps)
-    assert len(previews) == 3 and previews[0].size == (32, 32)  # a quarter of the output's size, no VAE needed
+    assert len(previews) == 3 and previews[0].size == (64, 64)  # the tiny autoencoder's, at the picture's size
 
 
 def test_a_png_written_with_the_parameters_reads_back_the_same(manager, tmp_path):

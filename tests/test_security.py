@@ -269,5 +269,5 @@ def test_the_watermark_can_be_turned_off_only_on_ones_own_machine(caplog):
     assert parse([]).engine.watermark and not parse(["--no-watermark"]).engine.watermark
     exposed = parse(["--no-watermark", "--host", "0.0.0.0"])
     assert exposed.engine.watermark and "--no-watermark is ignored" in caplog.text
-    assert parse(["--compile"]).engine.compile and not parse([]).engine.compile
+    assert [parse(flags).engine.compile for flags in (["--compile"], [], ["--no-compile"])] == ["on", "auto", "off"]
     assert parse([]).engine.pin_memory and not parse(["--no-pin-memory"]).engine.pin_memory

@@ -40,7 +40,8 @@ def test_strength_0_is_seed_a_s_picture_and_1_is_seed_b_s(engine):
 def test_a_batch_counts_the_variation_seed_up_with_the_seed_and_says_so(engine):
     result = engine.generate(GenerationRequest(prompt="a meadow", steps=3, width=64, height=64, seed=10, subseed=20,
                                                subseed_strength=1.0, batch_size=2))
-    assert np.array_equal(np.asarray(result.images[1]), pixels(engine, seed=21)[0])
+    alone = pixels(engine, seed=21)[0].astype(np.int16)
+    assert np.abs(np.asarray(result.images[1], dtype=np.int16) - alone).max() <= 1  # batched maths may round differently
     settings = parse_parameters(result.infotexts[1])["settings"]
     assert (settings["Seed"], settings["Variation seed"], settings["Variation seed strength"]) == ("11", "21", "1")
 

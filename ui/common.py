@@ -46,6 +46,8 @@ class EngineInfo:
     upscalers: list[str] = field(default_factory=lambda: ["None", "Lanczos", "Nearest"])  # built-ins, then files
     face_restorers: list[str] = field(default_factory=list)  # GFPGAN, CodeFormer: those with a model file
     ip_adapters: list[str] = field(default_factory=list)  # the model folders' IP-Adapters, then h94's on the hub
+    default_decode: str = "full"  # the engine's --decode
+    decodes: list[str] = field(default_factory=lambda: ["full", "fast"])
 
     @property
     def model_choices(self) -> list:
@@ -74,6 +76,8 @@ class Panels:
     tiling: gr.Checkbox
     freeu: gr.Checkbox
     pag_scale: gr.Slider
+    decode: gr.Dropdown
+    feature_cache: gr.Slider
     subseed: gr.Number
     subseed_strength: gr.Slider
     seed_resize_from_w: gr.Slider
@@ -98,8 +102,9 @@ class Panels:
 
 # What the engine tells the page (EngineInfo's fields) for the settings whose default or choices are the model's.
 _DEFAULT_FROM_ENGINE = {"model": "default_model", "sampler": "default_sampler", "steps": "default_steps",
-                        "width": "default_size", "height": "default_size"}
-_CHOICES_FROM_ENGINE = {"model": "model_choices", "sampler": "samplers", "vae": "vae_choices", "styles": "styles"}
+                        "width": "default_size", "height": "default_size", "decode": "default_decode"}
+_CHOICES_FROM_ENGINE = {"model": "model_choices", "sampler": "samplers", "vae": "vae_choices", "styles": "styles",
+                        "decode": "decodes"}
 _ELEM_NAMES = {"negative_prompt": "negative"}  # the page's element ids, which browser tests and CSS use
 
 
@@ -183,6 +188,8 @@ def settings_panel(tab: str, info: EngineInfo, top: TopRow, engine: Engine, size
         with gr.Row():
             shown.update((name, widget(name)) for name in ("tiling", "freeu"))
             shown["pag_scale"] = widget("pag_scale", scale=2)
+        with gr.Row():
+            shown.update((name, widget(name)) for name in ("decode", "feature_cache"))
     library = engine.library
     extra_networks.panel(tab, library, prompt, negative, shown["styles"],
                          [(shown["model"], library.model_choices),

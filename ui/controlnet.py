@@ -67,7 +67,7 @@ def create(studio):
             negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None, width=None,
             height=None, seed=None, batch_size=None,
             clip_skip=None, vae=None, styles=None,
-            tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
+            tiling=None, freeu=None, pag_scale=None, decode=None, feature_cache=None, subseed=None, subseed_strength=None,
             seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None, history=None, run_id=None, request: gr.Request = None,
             progress=gr.Progress()):
         units = [_unit(control_type, control_image, preprocessor, conditioning_scale, control_start, control_end,
@@ -81,7 +81,7 @@ def create(studio):
                                   guidance_scale=guidance_scale, width=width, height=height, seed=seed,
                                   batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles,
-                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale,
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale, decode=decode, feature_cache=feature_cache,
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h,
                                   image_prompts=image_prompt.image_prompts(ip_adapter, ip_image, ip_weight, ip_mode,

@@ -22,7 +22,7 @@ def create(studio):
             only_masked_padding=None, strength=None, sketch=None, ip_adapter=None, ip_image=None, ip_weight=None, ip_mode=None,
             ip_image_2=None, ip_weight_2=None, ip_mode_2=None, prompt=None, negative_prompt=None, model=None, sampler=None,
             steps=None, guidance_scale=None, width=None, height=None, seed=None, batch_size=None,
-            clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
+            clip_skip=None, vae=None, styles=None, tiling=None, freeu=None, pag_scale=None, decode=None, feature_cache=None, subseed=None, subseed_strength=None,
             seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None, history=None,
             run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # An uploaded mask wins over paint; a mask with nothing painted is refused by the engine, by name.
@@ -37,7 +37,7 @@ def create(studio):
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, batch_size=batch_size,
                                   clip_skip=clip_skip, vae=vae, styles=styles,
-                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale,
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale, decode=decode, feature_cache=feature_cache,
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h,
                                   image_prompts=image_prompt.image_prompts(ip_adapter, ip_image, ip_weight, ip_mode,

@@ -19,7 +19,7 @@ def create(studio):
     def outpaint(image=None, left=None, right=None, up=None, down=None, fill=None, mask_blur=None, strength=None,
                  prompt=None, negative_prompt=None, model=None, sampler=None, steps=None, guidance_scale=None,
                  width=None, height=None, seed=None, batch_size=None, clip_skip=None, vae=None, styles=None,
-                 tiling=None, freeu=None, pag_scale=None, subseed=None, subseed_strength=None,
+                 tiling=None, freeu=None, pag_scale=None, decode=None, feature_cache=None, subseed=None, subseed_strength=None,
             seed_resize_from_w=None, seed_resize_from_h=None, batch_count=None,
                  history=None, run_id=None, request: gr.Request = None, progress=gr.Progress()):
         # width and height are not asked for: the picture and the pixels added make the canvas
@@ -28,7 +28,7 @@ def create(studio):
                                   strength=strength, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   sampler=sampler, steps=steps, guidance_scale=guidance_scale, seed=seed,
                                   batch_size=batch_size, clip_skip=clip_skip, vae=vae, styles=styles,
-                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale,
+                                  tiling=tiling, freeu=freeu, pag_scale=pag_scale, decode=decode, feature_cache=feature_cache,
                                   subseed=subseed, subseed_strength=subseed_strength,
                                   seed_resize_from_w=seed_resize_from_w, seed_resize_from_h=seed_resize_from_h)
         yield from studio.runner.run(generation, history, progress, run_id, owner_of(request), batch_count)

@@ -78,6 +78,11 @@ def settings_from(text: str, info) -> tuple[list, list[str]]:
     except ValueError:  # a hand-edited file's nonsense: off
         values["seed_resize_from_w"] = values["seed_resize_from_h"] = 0
     values["freeu"] = "freeu" in values
+    values["decode"] = "fast" if values.get("decode") == "TAESD" else "full"  # A1111's "VAE Decoder" names it
+    try:
+        values["feature_cache"] = int(values.get("feature_cache", 0))
+    except ValueError:  # a hand-edited file's nonsense: off
+        values["feature_cache"] = 0
     try:
         values["pag_scale"] = float(values.get("pag_scale", 0))
     except ValueError:  # a hand-edited file's nonsense: off
