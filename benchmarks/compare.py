@@ -463,7 +463,7 @@ def machine() -> str:
             f"torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}")
 
 
-ROW_NAMES = ("denoise", "sdxl", "decode", "switch", "memory", "app", "few steps", "means", "compile", "speed")
+ROW_NAMES = ("denoise", "sdxl", "decode", "switch", "memory", "app", "few steps", "means", "compile", "speed", "speed 4", "cache")
 
 
 def main(argv=None) -> None:
@@ -480,7 +480,7 @@ def main(argv=None) -> None:
     if args.probe:
         return probe(*args.probe, naive=args.naive)
 
-    from benchmarks.cpu_speed import speed_rows
+    from benchmarks.cpu_speed import cache_rows, speed_rows
 
     side, steps = (256, 3) if args.quick else (512, 4)
     dtype = torch.float16 if torch.cuda.is_available() else torch.float32
@@ -502,7 +502,9 @@ def main(argv=None) -> None:
                        ("few steps", lambda: few_step_rows(library_file, side)),
                        ("means", lambda: precision_rows(library_file, side // 2 if args.quick else side)),
                        ("compile", lambda: compile_rows(library_file, side // 2 if args.quick else side)),
-                       ("speed", lambda: speed_rows(root, side)))
+                       ("speed", lambda: speed_rows(root, side)),
+                       ("speed 4", lambda: speed_rows(root, side, runs=(4,))),
+                       ("cache", lambda: cache_rows(root, side)))
     for name, make in makers:
         if args.only and name not in args.only:
             continue

@@ -1,6 +1,7 @@
 """Easel's default on this CPU against plain diffusers' default, per picture, side by side in one run.
 
-    python -m benchmarks --only speed --write   # 512x512: about 25 minutes on 2 CPU cores
+    python -m benchmarks --only speed --write      # 512x512: about 25 minutes on 2 CPU cores
+    python -m benchmarks --only cache --write      # the feature cache against the same engine uncached: 8 minutes
 
 Full-size SD 1.5 with random weights (and TAESD's full-size architecture, random too: speed does not depend on
 the weights' values), same seed, Euler, steps and size. The baseline is `StableDiffusionPipeline.from_pretrained`
@@ -46,7 +47,28 @@ def baseline_picture(root: Path, side: int, steps: int, guidance: float):
     return measured, output.images[0]
 
 
-def speed_rows(root: Path, side: int) -> list[tuple]:
+def cache_rows(root: Path, side: int, steps: int = 25) -> list[tuple]:
+    """The feature cache against the same engine uncached: speed-up, and the deviation from the uncached picture."""
+    from pipelines.request import GenerationRequest
+
+    manager = manager_for(write_fast_decoder(root), watermark=False, content_credentials=False)
+    request = dict(prompt=PROMPT, steps=steps, seed=1, width=side, height=side, guidance_scale=7.0, sampler="Euler")
+    manager.generate(GenerationRequest(**{**request, "steps": 1}))
+    plain_seconds, plain = seconds(manager.generate, GenerationRequest(**request))
+    rows = []
+    for interval in (3, 2):
+        cached_seconds, cached = seconds(manager.generate, GenerationRequest(**request, feature_cache=interval))
+        rows.append((f"9. feature cache {interval}, {steps} steps, CFG 7, {side}x{side}: s per picture",
+                     f"Easel uncached {plain_seconds:.1f}", f"{cached_seconds:.1f}",
+                     f"{plain_seconds / cached_seconds:.2f}x",
+                     f"PSNR vs the uncached picture {psnr(cached.images[0], plain.images[0]):.1f} dB "
+                     f"({manager.dtype_name}); denoise {plain.timings['denoise']:.0f} s -> "
+                     f"{cached.timings['denoise']:.0f} s"))
+    manager.unload(None)
+    return rows
+
+
+def speed_rows(root: Path, side: int, runs: tuple[int, ...] = (4, 25)) -> list[tuple]:
     from pipelines.devices import auto_dtype
     from pipelines.request import GenerationRequest
 
@@ -57,6 +79,8 @@ def speed_rows(root: Path, side: int) -> list[tuple]:
                                              ("no native bf16: fp32, --decode fast", {"dtype": "fp32"},
                                               {"decode": "fast"})]),
                                    (25, 7.0, [("default", {}, {}), ("feature cache 3", {}, {"feature_cache": 3})])):
+        if steps not in runs:
+            continue
         base_seconds, base_picture = baseline_picture(root, side, steps, guidance)
         request = dict(prompt=PROMPT, steps=steps, seed=1, width=side, height=side, guidance_scale=guidance,
                        sampler="Euler")

@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 
 from . import control, detailer, extras, face_restoration, hires, lora, networks, prompt_encoding, provenance, safety_checker
-from . import compilation, fast_decode, feature_cache, flow_families, freeu, ip_adapter, refiner, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
+from . import flow_families, freeu, ip_adapter, refiner, series, styles, tiling, upscalers, vae, variation, wildcards, xyz_plot
+from . import compilation, fast_decode, feature_cache
 from . import embeddings as embedding_files
 from .control import blur_mask
 from .catalog import FAMILIES, TURBO_GUIDANCE, TURBO_SAMPLER, TURBO_STEPS, ControlNetEntry, Library, ModelEntry
@@ -382,7 +383,8 @@ class PipelineManager:
         """What is where, with bytes: for the UI's Models panel."""
         report = self.residency.report()
         report.update(dtype=self.dtype_name, dtype_reason=self.dtype_reason,
-                      compile="off" if self.compiler is None else "regional, in the background", busy=self.busy, ram_cache=self.cache.report(),
+                      compile="off" if self.compiler is None else "regional, in the background", busy=self.busy,
+                      ram_cache=self.cache.report(),
                       ram_budget_bytes=self.cache.max_bytes, loads=dict(self.cache.loads),
                       dropped_from_ram=list(self.cache.dropped), last_run=self.last_run)
         return report

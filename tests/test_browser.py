@@ -242,6 +242,7 @@ def test_the_models_panel_shows_what_is_loaded(page):
     page.locator("#models-report").get_by_text("unet").first.wait_for()  # what the inpaint test loaded
     report = page.inner_text("#models-report")
     assert "SD 1.x inpainting · tiny-sd15-inpaint" in report and "Library" in report  # the whole library too
+    assert "Precision" in report and ("natively" in report or "no native bf16" in report)  # --dtype auto's why
     page.screenshot(path=ARTIFACTS / "05-models.png", full_page=True)
 
 
@@ -505,6 +506,24 @@ def test_a_flux_model_says_what_it_reads_and_paints_with_its_own_guidance(page):
     choose("#txt2img-model", "tiny-sd15", "SD 1.x · tiny-sd15")  # as it was, for the tests after this one
     page.get_by_text("Guidance (CFG scale)", exact=True).first.wait_for()
     page.wait_for_function("() => !document.querySelector('#txt2img-model-note').innerText.trim()")
+
+
+def test_fast_decoding_and_the_feature_cache_from_the_advanced_settings(page):
+    choose = _chooser(page)
+    open_tab(page, "Text to image", "#txt2img-prompt textarea")
+    page.locator("#txt2img-advanced").get_by_text("Advanced").click()
+    choose("#txt2img-decode", "fast", "fast")
+    page.locator("#txt2img-feature_cache input[type=number]").fill("2")
+    page.locator("#txt2img-feature_cache input[type=number]").press("Enter")
+    page.fill("#txt2img-prompt textarea", "a lighthouse, decoded fast")
+    page.click("#txt2img-generate")
+    info = wait_for_parameters(page, "txt2img", "a lighthouse, decoded fast")
+    assert "VAE Decoder: TAESD" in info and "Feature cache: 2" in info and "Precision: " in info
+    page.screenshot(path=ARTIFACTS / "01e-fast-decode.png", full_page=True)
+    choose("#txt2img-decode", "full", "full")  # as they were, for the tests after this one
+    page.locator("#txt2img-feature_cache input[type=number]").fill("0")
+    page.locator("#txt2img-feature_cache input[type=number]").press("Enter")
+    page.locator("#txt2img-advanced").get_by_text("Advanced").click()
 
 
 def test_extras_upscales_restores_the_face_and_filters_with_a_before_after_slider(page, tmp_path):

@@ -37,7 +37,8 @@ def engine_report(status: dict) -> str:
         f"**Device** {status['device']} ({status['dtype']}) · weights on it {_size(status['on_device_bytes'])} of a "
         f"budget of {_size(status['budget_bytes'])} · offload {status['offload']} · evictions {status['evictions']}",
         "",
-        f"**Precision** {status['dtype']}: {status.get('dtype_reason', '')}",
+        f"**Precision** {status['dtype']}: {status.get('dtype_reason', '')} · **compiling** "
+        f"{status.get('compile', 'off')}",
         "",
         f"**RAM** models {_size(sum(m['bytes'] for m in status['ram_cache']))} of {_size(status['ram_budget_bytes'])}"
         + (" · busy generating" if status["busy"] else ""),
