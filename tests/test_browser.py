@@ -127,6 +127,7 @@ def test_inpaint_with_nothing_painted_shows_a_message_naming_the_mask(page, phot
 def _stroke(page, canvas_selector: str) -> None:
     canvas = page.locator(canvas_selector).last
     canvas.wait_for()
+    canvas.scroll_into_view_if_needed()  # the mouse reaches only what the window shows
     box = canvas.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x - 40, y)
