@@ -22,6 +22,13 @@ LABEL = "TAESD"
 RESIDENCY_ROLE = "fast_decoder"
 
 
+def owner(family: str) -> str:
+    """The tiny autoencoder's name where the Models tab lists it: "TAESD for SD 1.x"."""
+    from .catalog import FAMILIES
+
+    return f"{LABEL} for {FAMILIES[family].label}"
+
+
 def on_disk(source: str, base_dir: Path | None = None) -> bool:
     """True where loading costs no download: a folder, or a hub repo already in the Hugging Face cache."""
     from .model_sources import locate

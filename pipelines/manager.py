@@ -541,11 +541,11 @@ class PipelineManager:
         key = f"fast-decoder:{family}"
         if found is None or not (needed or self.cache.get(key) is not None or fast_decode.on_disk(*found)):
             return None
-        name = f"{fast_decode.LABEL} for {FAMILIES[family].label}"
+        name = fast_decode.owner(family)
 
         def load():
             module = fast_decode.load(name, *found, self.dtype, self._load_progress)
-            self.residency.add(key, fast_decode.RESIDENCY_ROLE, module)
+            self.residency.add(name, fast_decode.RESIDENCY_ROLE, module)
             return module, module_bytes(module)
 
         decoder = self._cached_or_load(key, name, load)
@@ -582,7 +582,8 @@ class PipelineManager:
         """A model left the RAM cache: forget its components and every view that holds them."""
         kind, _, name = cached.key.partition(":")
         owner = {"base": name, "controlnet": name, "preprocessor": cached.key, "vae": cached.key, "upscaler": cached.key,
-                 "face-restorer": cached.key, "image-encoder": cached.key, "fast-decoder": cached.key,
+                 "face-restorer": cached.key, "image-encoder": cached.key,
+                 "fast-decoder": fast_decode.owner(name) if kind == "fast-decoder" else None,
                  "safety-checker": safety_checker.RESIDENCY_OWNER}.get(kind)
         if owner is None:  # a LoRA file: tensors in RAM only, never placed on the device
             return

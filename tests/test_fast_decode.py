@@ -60,6 +60,7 @@ def test_a_fast_decode_is_taesds_picture_of_the_same_run_and_the_parameters_say_
     assert np.array_equal(_pixels(again), _pixels(fast))  # a seed gives the same picture again
     decoders = [c for c in manager.status()["components"] if c["component"] == "fast_decoder"]
     assert decoders and decoders[0]["bytes"] > 0
+    assert "TAESD for SD 1.x" in {c["model"] for c in decoders}  # as the Models tab lists it
     started = manager.generate(GenerationRequest(**REQUEST, task="img2img", image=full.images[0], decode="fast"))
     assert "VAE Decoder: TAESD" in started.infotexts[0] and "VAE Encoder: TAESD" in started.infotexts[0]
 
